@@ -1,0 +1,1 @@
+"""Consumers: functions behind Kinesis event source mappings."""

@@ -1,0 +1,29 @@
+"""error_sink Lambda handler: the imperative shell around transform.py."""
+
+from typing import Any
+
+from consumers.error_sink import transform
+from shared import aws, config, db, observability
+
+CONFIG = config.load(database=True)
+observability.setup_logging(CONFIG.log_level)
+LOG = observability.get_logger(__name__)
+DB = db.Database(CONFIG.database, secret_reader=aws.secret_reader(CONFIG))  # type: ignore[arg-type]
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records", [])
+    plan = transform.plan(records)
+    arn = records[0].get("eventSourceARN", "") if records else ""
+
+    def write(cur: Any) -> transform.Outcome:
+        written, rejected = db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
+        dead = plan.dead_letters + transform.refused(plan, rejected, arn)
+        db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
+        return transform.Outcome(plan.records_in, written, len(plan.rows) - len(rejected) - written, len(dead))
+
+    outcome = DB.run(write)  # a DatabaseError propagates: Lambda retries (and bisects) the batch
+    observability.emit_metrics("error_sink", outcome.metrics())
+    if outcome.dead_letters:
+        LOG.warning("records dead-lettered", extra={"dead_letters": outcome.dead_letters, "event_source_arn": arn})
+    return {"batchItemFailures": []}

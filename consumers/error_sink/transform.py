@@ -1,0 +1,100 @@
+"""error_sink's decisions: each user record becomes an ``errors`` row or a dead letter with a reason (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import events, kinesis
+from shared.exceptions import InvalidEvent
+
+__all__ = [
+    "DEAD_LETTER_COLUMNS",
+    "DEAD_LETTER_KEY",
+    "ERROR_COLUMNS",
+    "ERROR_KEY",
+    "Outcome",
+    "Plan",
+    "plan",
+    "refused",
+]
+
+ERROR_COLUMNS = (
+    "event_id", "source", "level", "message", "occurred_at", "received_at", "context", "stack",
+    "shard_id", "sequence_number", "sub_sequence_number",
+)
+ERROR_KEY = ("event_id",)
+DEAD_LETTER_COLUMNS = (
+    "event_source_arn", "shard_id", "sequence_number", "sub_sequence_number", "partition_key", "reason", "raw",
+)
+DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
+WHOLE_RECORD = -1  # sub-sequence number of a dead letter that is a whole (corrupt) Kinesis record
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one batch should write: rows for ``errors`` and rows for ``dead_letters``."""
+
+    records_in: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
+    # For each row, the user record it came from, so a row PostgreSQL refuses can become a dead letter.
+    sources: list[kinesis.UserRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The batch's accounting: records_in == rows_written + duplicates + dead_letters, always."""
+
+    records_in: int
+    rows_written: int
+    duplicates: int
+    dead_letters: int
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "RecordsIn": self.records_in,
+            "RowsWritten": self.rows_written,
+            "DuplicatesSkipped": self.duplicates,
+            "DeadLetters": self.dead_letters,
+        }
+
+
+def _row(event: events.ErrorEvent, record: kinesis.UserRecord) -> tuple[Any, ...]:
+    return (
+        event.event_id, event.source, event.level, event.message,
+        event.occurred_at.isoformat(), event.received_at.isoformat(),
+        json.dumps(event.context, ensure_ascii=False, separators=(",", ":")), event.stack,
+        record.shard_id, record.sequence_number, record.sub_sequence_number,
+    )
+
+
+def _dead(arn: str, record: kinesis.UserRecord | kinesis.CorruptRecord, sub: int, reason: str) -> tuple[Any, ...]:
+    return (arn, record.shard_id, record.sequence_number, sub, record.partition_key, reason, record.data)
+
+
+def plan(records: Sequence[dict[str, Any]]) -> Plan:
+    """Turn a Lambda Kinesis event's Records into rows and dead letters. Never raises on record content."""
+    out = Plan()
+    arn = records[0].get("eventSourceARN", "") if records else ""
+    parse, decode = events.parse, events.decode
+    for item in kinesis.deaggregate(records):
+        out.records_in += 1
+        if isinstance(item, kinesis.CorruptRecord):
+            out.dead_letters.append(_dead(arn, item, WHOLE_RECORD, item.reason))
+            continue
+        try:
+            event = parse(decode(item.data))
+        except InvalidEvent as e:
+            out.dead_letters.append(_dead(arn, item, item.sub_sequence_number, str(e)))
+            continue
+        out.rows.append(_row(event, item))
+        out.sources.append(item)
+    return out
+
+
+def refused(plan: Plan, rejected: Sequence[tuple[int, str]], arn: str) -> list[tuple[Any, ...]]:
+    """Dead letters for rows PostgreSQL refused (the validation backstop)."""
+    return [_dead(arn, plan.sources[i], plan.sources[i].sub_sequence_number, reason) for i, reason in rejected]

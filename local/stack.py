@@ -1,0 +1,131 @@
+"""The local stack: start moto + PostgreSQL, create the streams, migrate, and describe the functions."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg2
+
+from local.esm import EventSourceMapping, MappingConfig
+from local.moto import MotoServer
+from local.postgres import LocalPostgres
+from shared import migrations
+
+__all__ = ["FUNCTIONS", "MAPPINGS", "ROOT", "STREAMS", "LocalStack", "load_handler", "resolve_function"]
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+STREAMS = {"errors": 2}  # stream name -> shard count
+# Every function and its handler string; a new function is one more line (and one more folder).
+FUNCTIONS = {
+    "error_source": "producers.error_source.handler.handler",
+    "error_sink": "consumers.error_sink.handler.handler",
+}
+# Which function reads which stream, with the batch settings its event source mapping has on AWS.
+MAPPINGS = [("error_sink", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3))]
+
+
+def resolve_function(name_or_path: str) -> str:
+    """'error_source', 'producers/error_source' or a handler string -> the handler string."""
+    candidate = name_or_path.rstrip("/").split("/")[-1]
+    if candidate in FUNCTIONS:
+        return FUNCTIONS[candidate]
+    for kind in ("producers", "consumers", "utilities"):
+        if (ROOT / kind / candidate / "handler.py").exists():
+            return f"{kind}.{candidate}.handler.handler"
+    if name_or_path.count(".") >= 2:
+        return name_or_path
+    raise SystemExit(f"unknown function {name_or_path!r}; known: {', '.join(sorted(FUNCTIONS))}")
+
+
+def load_handler(handler: str) -> Any:
+    """Import a handler the way the Lambda runtime does: module path, then attribute."""
+    module, _, attribute = handler.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path
+    moto_port: int = 4566
+    database_url: str | None = None  # an existing server; otherwise an embedded one is started
+    postgres: LocalPostgres | None = field(default=None, init=False)
+    moto: MotoServer | None = field(default=None, init=False)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a function needs to run against this stack."""
+        return {
+            "STAGE": "local",
+            "STREAM_NAME": "errors",
+            "DATABASE_URL": str(self.database_url),
+            "DATABASE_SSLMODE": "disable",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",  # moto accepts any credentials
+        }
+
+    def kinesis(self) -> Any:
+        return boto3.client(
+            "kinesis", endpoint_url=self.endpoint_url, region_name=REGION,
+            aws_access_key_id="test", aws_secret_access_key="test",
+        )
+
+    def start(self, *, progress: Any = None, fresh: bool = False) -> LocalStack:
+        """Start everything; ``fresh`` wipes the embedded database's data from an earlier run first."""
+        say = progress or (lambda _msg: None)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if fresh and self.database_url is None:
+            shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
+        say(f"starting the Kinesis endpoint (moto) on {self.endpoint_url}")
+        self.moto = MotoServer(self.moto_port).start()
+        if self.database_url is None:
+            say("starting an embedded PostgreSQL")
+            self.postgres = LocalPostgres(self.state_dir / "pg").start()
+            self.database_url = self.postgres.url
+        client = self.kinesis()
+        for name, shards in STREAMS.items():
+            client.create_stream(StreamName=name, ShardCount=shards)
+            client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+            say(f"created stream {name!r} with {shards} shards")
+        applied = self.migrate()
+        say(f"migrations applied: {', '.join(applied) or 'none (schema current)'}")
+        (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
+        return self
+
+    def migrate(self) -> list[str]:
+        with psycopg2.connect(str(self.database_url)) as conn, conn.cursor() as cur:
+            return migrations.apply(cur, migrations.available())
+
+    def stop(self) -> None:
+        if self.moto is not None:
+            self.moto.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        (self.state_dir / "stack.json").unlink(missing_ok=True)
+
+    def activate(self) -> None:
+        """Put this stack's settings in os.environ, so handlers imported afterwards talk to it."""
+        os.environ.update(self.env)
+
+    def mapping(self, function: str, **overrides: Any) -> EventSourceMapping:
+        for name, stream, config in MAPPINGS:
+            if name == function:
+                settings = MappingConfig(**{**config.__dict__, **overrides})
+                return EventSourceMapping(
+                    self.kinesis(), stream, function, load_handler(FUNCTIONS[function]), settings, region=REGION
+                )
+        raise KeyError(f"no event source mapping for {function}")

@@ -1,0 +1,1 @@
+"""Producers: functions that accept events and publish them to a Kinesis stream."""

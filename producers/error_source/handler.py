@@ -1,0 +1,31 @@
+"""error_source Lambda handler: the imperative shell around transform.py."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from producers.error_source import transform
+from shared import aws, config, kinesis, observability
+
+CONFIG = config.load(stream=True)
+observability.setup_logging(CONFIG.log_level)
+LOG = observability.get_logger(__name__)
+PUBLISHER = kinesis.Publisher(aws.client("kinesis", CONFIG), str(CONFIG.stream_name), deadline_s=CONFIG.publish_deadline_s)
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        request = transform.read_request(event)
+        batch = transform.prepare(request, received_at=datetime.now(UTC), new_ids=iter(lambda: str(uuid.uuid4()), None))
+    except transform.RequestError as e:
+        LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
+        return transform.error_response(transform.is_http(event), e)
+    result = PUBLISHER.publish(batch.records) if batch.records else kinesis.PublishResult()
+    failed = list(result.failed)
+    observability.emit_metrics("error_source", {
+        "EventsIn": len(request.items),
+        "EventsRejected": len(batch.rejected),
+        "EventsUnavailable": len(transform.unavailable(batch, failed)),
+        "PutRecordsCalls": result.put_calls,
+    })
+    return transform.respond(request, batch, failed)

@@ -1,0 +1,158 @@
+"""error_source's decisions: read the request, validate events, pack records, shape the response (pure)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared import events, kinesis
+from shared.exceptions import InvalidEvent, PayloadTooLarge
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_EVENTS",
+    "Batch",
+    "Request",
+    "RequestError",
+    "error_response",
+    "is_http",
+    "prepare",
+    "read_request",
+    "respond",
+    "unavailable",
+]
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_EVENTS = 500
+RETRY_AFTER_S = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the caller sent: the raw event objects, and whether it came over HTTP (for the reply shape)."""
+
+    items: list[Any]
+    http: bool
+
+
+@dataclass(slots=True)
+class Batch:
+    valid: list[events.ErrorEvent] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    records: list[kinesis.AggregatedRecord] = field(default_factory=list)
+
+
+class RequestError(Exception):
+    """The request as a whole cannot be taken; carries the HTTP status to answer with."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def is_http(event: Any) -> bool:
+    """An HTTP API (payload 2.0) or function URL event, as opposed to a direct invoke."""
+    context = event.get("requestContext") if isinstance(event, Mapping) else None
+    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
+
+
+def _items(payload: Any) -> list[Any]:
+    if isinstance(payload, Mapping) and set(payload) == {"events"}:
+        payload = payload["events"]
+        if not isinstance(payload, list):
+            raise RequestError(400, "events must be a JSON array")
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise RequestError(400, "no events in the request")
+    if len(items) > MAX_EVENTS:
+        raise RequestError(413, f"{len(items)} events in one request, over the limit of {MAX_EVENTS}")
+    return items
+
+
+def read_request(event: Any) -> Request:
+    """Accept an HTTP API (payload 2.0) / function URL POST, or a direct invoke ``{"events": [...]}``."""
+    if not isinstance(event, Mapping):
+        raise RequestError(400, "the invocation event must be a JSON object")
+    if not is_http(event):
+        if "events" not in event:
+            raise RequestError(400, 'a direct invoke must carry {"events": [...]}')
+        return Request(_items({"events": event["events"]}), http=False)
+    method = event["requestContext"]["http"].get("method", "")
+    if method != "POST":
+        raise RequestError(405, f"method {method} not allowed; use POST")
+    body = event.get("body") or ""
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8")
+    except (binascii.Error, ValueError, UnicodeEncodeError) as e:
+        raise RequestError(400, f"body is not valid base64 or UTF-8: {e}") from e
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(413, f"body is {len(raw)} bytes, over the limit of {MAX_BODY_BYTES}")
+    if not raw.strip():
+        raise RequestError(400, "body is empty")
+    try:
+        payload = events.decode(raw)
+    except InvalidEvent as e:
+        raise RequestError(400, f"body is {e}") from e
+    return Request(_items(payload), http=True)
+
+
+def prepare(request: Request, *, received_at: datetime, new_ids: Iterator[str]) -> Batch:
+    """Validate every event (assigning ids and received_at) and pack the valid ones into KPL aggregates."""
+    batch = Batch()
+    encoded: list[tuple[str, bytes]] = []
+    total = 0
+    for index, item in enumerate(request.items):
+        given = isinstance(item, Mapping) and "event_id" in item
+        try:
+            event = events.parse(item, received_at=received_at, event_id=None if given else next(new_ids))
+        except InvalidEvent as e:
+            batch.rejected.append({"index": index, "reason": str(e)})
+            continue
+        data = events.encode(event)
+        total += len(data)
+        batch.valid.append(event)
+        encoded.append((event.event_id, data))
+    if total > MAX_BODY_BYTES:
+        raise RequestError(413, f"events are {total} bytes encoded, over the limit of {MAX_BODY_BYTES}")
+    batch.records = kinesis.aggregate(encoded)
+    return batch
+
+
+def unavailable(batch: Batch, failed_records: Sequence[int]) -> set[int]:
+    """Positions (in ``batch.valid``) of the events inside records Kinesis did not take."""
+    return {i for r in failed_records for i in batch.records[r].indexes}
+
+
+def respond(request: Request, batch: Batch, failed_records: Sequence[int] = ()) -> dict[str, Any]:
+    """202 with accepted ids; 400 when nothing was valid; 503 + Retry-After when Kinesis did not take some."""
+    failed_events = unavailable(batch, failed_records)
+    accepted = [e.event_id for i, e in enumerate(batch.valid) if i not in failed_events]
+    body: dict[str, Any] = {"accepted": accepted, "rejected": batch.rejected}
+    headers = {"content-type": "application/json"}
+    if failed_events:
+        status = 503
+        body["unavailable"] = [batch.valid[i].event_id for i in sorted(failed_events)]
+        body["message"] = "the stream did not take every event in time; resend the unavailable ids"
+        headers["retry-after"] = str(RETRY_AFTER_S)
+    elif not batch.valid:
+        status = 400
+        body["message"] = "no valid events"
+    else:
+        status = 202
+    return _reply(request.http, status, body, headers)
+
+
+def error_response(http: bool, error: RequestError) -> dict[str, Any]:
+    return _reply(http, error.status, {"message": error.reason}, {"content-type": "application/json"})
+
+
+def _reply(http: bool, status: int, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    if http:
+        return {"statusCode": status, "headers": headers, "body": json.dumps(body)}
+    return {"statusCode": status, **body}

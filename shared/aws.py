@@ -1,0 +1,52 @@
+"""One way to get boto3 clients: real AWS, or a local endpoint (AWS_ENDPOINT_URL or localstack-client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from shared.config import Settings
+from shared.exceptions import SecretError
+
+__all__ = ["client", "secret_reader"]
+
+
+@cache
+def _client(service: str, region: str, endpoint_url: str | None, use_localstack: bool) -> Any:
+    # boto3 is imported here, not at module import, so functions that never call AWS do not pay for it.
+    if use_localstack and endpoint_url is None:
+        import localstack_client.session
+
+        return localstack_client.session.Session(region_name=region).client(service)
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=region,
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=10,
+        tcp_keepalive=True,
+    )
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=config)
+
+
+def client(service: str, settings: Settings) -> Any:
+    """A boto3 client for ``service``, built once per process and reused across warm invocations."""
+    return _client(service, settings.region, settings.endpoint_url, settings.use_localstack)
+
+
+def secret_reader(settings: Settings) -> Callable[[str], str]:
+    """A function reading a Secrets Manager secret's string, for shared.db.Database."""
+
+    def read(arn: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            value: str = client("secretsmanager", settings).get_secret_value(SecretId=arn)["SecretString"]
+        except (BotoCoreError, ClientError, KeyError) as e:
+            raise SecretError(f"cannot read the database secret {arn}: {type(e).__name__}") from e
+        return value
+
+    return read

@@ -1,0 +1,138 @@
+"""Settings read from the environment once, failing fast with every missing or malformed name listed.
+
+This is the only module that reads ``os.environ``; everything else takes a ``Settings`` value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.exceptions import ConfigError
+
+__all__ = ["DatabaseSettings", "Settings", "load"]
+
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_STREAM = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+_LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
+_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """Where the database is: a URL, or a Secrets Manager secret plus host and name."""
+
+    url: str | None = None
+    secret_arn: str | None = None
+    host: str | None = None
+    name: str | None = None
+    port: int = 5432
+    sslmode: str = "verify-full"
+    sslrootcert: str | None = None
+    connect_timeout: int = 5
+
+    def __repr__(self) -> str:  # the URL may carry a password: never print it
+        return f"DatabaseSettings(host={self.host!r}, name={self.name!r}, secret={'yes' if self.secret_arn else 'no'})"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a function may need, already checked."""
+
+    stage: str
+    region: str
+    endpoint_url: str | None = None
+    use_localstack: bool = False
+    stream_name: str | None = None
+    database: DatabaseSettings | None = None
+    log_level: str = "INFO"
+    publish_deadline_s: float = 10.0
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings | None:
+    url = env.get("DATABASE_URL") or None
+    secret = env.get("DATABASE_SECRET_ARN") or None
+    if url is None and secret is None:
+        problems.append("DATABASE_URL or DATABASE_SECRET_ARN is required")
+        return None
+    port = _int(env, "DATABASE_PORT", 5432, 1, 65535, problems)
+    timeout = _int(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 60, problems)
+    sslmode = env.get("DATABASE_SSLMODE") or ("prefer" if url else "verify-full")
+    if sslmode not in _SSLMODES:
+        problems.append(f"DATABASE_SSLMODE must be one of {sorted(_SSLMODES)}, got {sslmode!r}")
+    if url is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            problems.append("DATABASE_URL must start with postgresql://")
+        return DatabaseSettings(url=url, sslmode=sslmode, connect_timeout=timeout)
+    host = env.get("DATABASE_HOST") or None
+    name = env.get("DATABASE_NAME") or None
+    for key, value in (("DATABASE_HOST", host), ("DATABASE_NAME", name)):
+        if value is None:
+            problems.append(f"{key} is required with DATABASE_SECRET_ARN")
+    return DatabaseSettings(
+        secret_arn=secret,
+        host=host,
+        name=name,
+        port=port,
+        sslmode=sslmode,
+        sslrootcert=env.get("DATABASE_SSLROOTCERT") or None,
+        connect_timeout=timeout,
+    )
+
+
+def load(*, stream: bool = False, database: bool = False, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check the settings a function needs; raise ConfigError naming every problem at once."""
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+
+    stage = env.get("STAGE", "")
+    if not _STAGE.match(stage):
+        problems.append(f"STAGE is required and must match {_STAGE.pattern}, got {stage!r}")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    if not region:
+        problems.append("AWS_REGION is required")
+    endpoint = env.get("AWS_ENDPOINT_URL") or None
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        problems.append(f"AWS_ENDPOINT_URL must be an http(s) URL, got {endpoint!r}")
+    log_level = (env.get("LOG_LEVEL") or env.get("AWS_LAMBDA_LOG_LEVEL") or "INFO").upper()
+    if log_level not in _LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")
+
+    stream_name = None
+    deadline = 10.0
+    if stream:
+        stream_name = env.get("STREAM_NAME", "")
+        if not _STREAM.match(stream_name):
+            problems.append(f"STREAM_NAME is required and must match {_STREAM.pattern}, got {stream_name!r}")
+        deadline = _int(env, "PUBLISH_DEADLINE_MS", 10_000, 100, 600_000, problems) / 1000.0
+
+    db = _database(env, problems) if database else None
+
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return Settings(
+        stage=stage,
+        region=region,
+        endpoint_url=endpoint,
+        use_localstack=env.get("USE_LOCALSTACK", "").lower() in {"1", "true", "yes"},
+        stream_name=stream_name,
+        database=db,
+        log_level=log_level,
+        publish_deadline_s=deadline,
+    )
