@@ -1,8 +1,8 @@
 """CLI of the local stack: ``python -m local {up,demo,invoke}``.
 
-  up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
-  demo                   all of the above on sample events, print what landed, then stop
-  invoke FUNCTION EVENT  run one handler on an event file (JSON), against the running stack
+up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
+demo                   all of the above on sample events, print what landed, then stop
+invoke FUNCTION EVENT  run one handler on an event file (JSON), against the running stack
 """
 
 from __future__ import annotations
@@ -151,8 +151,9 @@ def invoke(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
     parser.add_argument("--port", type=int, default=4566, help="port of the Kinesis endpoint (default 4566)")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -176,7 +176,10 @@ class EventSourceMapping:
                 time.sleep(self.config.retry_delay_s)
             if self.config.bisect and len(remainder) > 1:
                 half = len(remainder) // 2
-                queue[0:1] = [_Pending(remainder[:half], pending.attempts), _Pending(remainder[half:], pending.attempts)]
+                queue[0:1] = [
+                    _Pending(remainder[:half], pending.attempts),
+                    _Pending(remainder[half:], pending.attempts),
+                ]
             else:
                 queue[0] = _Pending(remainder, pending.attempts)
 
@@ -195,6 +198,12 @@ class EventSourceMapping:
                 },
             }
         )
+
+    def seek_to_end(self) -> None:
+        """Start after everything already in the stream (Lambda's LATEST starting position)."""
+        for shard_id in self._shards():
+            while records := self._fetch(shard_id):
+                self.checkpoints.set(shard_id, records[-1]["SequenceNumber"])
 
     def poll_once(self) -> int:
         """Fetch and deliver one batch per shard; return how many records were delivered."""

@@ -49,7 +49,8 @@ class LocalPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             _commands.initdb(
                 ["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"],
-                pgdata=self.data_dir, user=self._user,
+                pgdata=self.data_dir,
+                user=self._user,
             )
 
     def start(self) -> LocalPostgres:
@@ -59,7 +60,9 @@ class LocalPostgres:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c fsync=off -c full_page_writes=off"
         _commands.pg_ctl(
             ["-w", "-t", "30", "-o", options, "-l", str(self.data_dir / "server.log"), "start"],
-            pgdata=self.data_dir, user=self._user, timeout=60,
+            pgdata=self.data_dir,
+            user=self._user,
+            timeout=60,
         )
         self._wait()
         return self

@@ -80,8 +80,11 @@ class LocalStack:
 
     def kinesis(self) -> Any:
         return boto3.client(
-            "kinesis", endpoint_url=self.endpoint_url, region_name=REGION,
-            aws_access_key_id="test", aws_secret_access_key="test",
+            "kinesis",
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - moto accepts any credentials
         )
 
     def start(self, *, progress: Any = None, fresh: bool = False) -> LocalStack:
@@ -126,6 +129,11 @@ class LocalStack:
             if name == function:
                 settings = MappingConfig(**{**config.__dict__, **overrides})
                 return EventSourceMapping(
-                    self.kinesis(), stream, function, load_handler(FUNCTIONS[function]), settings, region=REGION
+                    self.kinesis(),
+                    stream,
+                    function,
+                    load_handler(FUNCTIONS[function]),
+                    settings,
+                    region=REGION,
                 )
         raise KeyError(f"no event source mapping for {function}")

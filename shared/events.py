@@ -36,7 +36,17 @@ MAX_MESSAGE_BYTES = 32 * 1024
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_STACK_BYTES = 64 * 1024
 FIELDS = frozenset(
-    {"event_id", "source", "level", "message", "occurred_at", "received_at", "context", "stack", "schema_version"}
+    {
+        "event_id",
+        "source",
+        "level",
+        "message",
+        "occurred_at",
+        "received_at",
+        "context",
+        "stack",
+        "schema_version",
+    }
 )
 _REQUIRED = ("source", "level", "message", "occurred_at")
 

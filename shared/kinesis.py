@@ -109,7 +109,10 @@ def deaggregate_one(
         index = record.partition_key_index
         if index >= n_keys:
             return CorruptRecord(
-                raw, partition_key, shard_id, sequence_number,
+                raw,
+                partition_key,
+                shard_id,
+                sequence_number,
                 f"aggregate record {sub} names partition key {index} of {n_keys}",
             )
         out.append(UserRecord(record.data, keys[index], shard_id, sequence_number, sub, True))
@@ -127,7 +130,10 @@ def deaggregate(records: Iterable[dict[str, Any]]) -> Iterator[UserRecord | Corr
         except ValueError:
             yield CorruptRecord(
                 kinesis["data"].encode("ascii", "replace") if isinstance(kinesis["data"], str) else b"",
-                kinesis.get("partitionKey", ""), shard_id, kinesis["sequenceNumber"], "record data is not base64",
+                kinesis.get("partitionKey", ""),
+                shard_id,
+                kinesis["sequenceNumber"],
+                "record data is not base64",
             )
             continue
         result = deaggregate_one(raw, kinesis.get("partitionKey", ""), shard_id, kinesis["sequenceNumber"])
@@ -176,9 +182,7 @@ def _finish(keys: list[bytes], records: list[bytes]) -> bytes:
     return MAGIC + body + hashlib.md5(body).digest()  # noqa: S324 - the KPL format's checksum
 
 
-def aggregate(
-    entries: Sequence[tuple[str, bytes]], *, max_bytes: int = MAX_RECORD_BYTES
-) -> list[AggregatedRecord]:
+def aggregate(entries: Sequence[tuple[str, bytes]], *, max_bytes: int = MAX_RECORD_BYTES) -> list[AggregatedRecord]:
     """Pack (partition_key, data) user records into as few KPL aggregates as fit ``max_bytes`` each.
 
     Order is kept. The outer partition key is the first user record's, as the KPL does. A user record

@@ -54,7 +54,8 @@ def apply(cur: psycopg2.extensions.cursor, migrations: list[Migration]) -> list[
     for migration in pending(applied, migrations):
         cur.execute(migration.sql)
         cur.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (migration.version, migration.name)
+            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+            (migration.version, migration.name),
         )
         done.append(migration.version)
     return done

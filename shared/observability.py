@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NAMESPACE", "JsonFormatter", "get_logger", "metrics_line", "setup_logging", "emit_metrics"]
+__all__ = ["NAMESPACE", "JsonFormatter", "emit_metrics", "get_logger", "metrics_line", "setup_logging"]
 
 NAMESPACE = "EventPipeline"
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -20,8 +20,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

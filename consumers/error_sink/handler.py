@@ -17,7 +17,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     arn = records[0].get("eventSourceARN", "") if records else ""
 
     def write(cur: Any) -> transform.Outcome:
-        written, rejected = db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
+        written, rejected = db.insert_or_reject(
+            cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY
+        )
         dead = plan.dead_letters + transform.refused(plan, rejected, arn)
         db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
         return transform.Outcome(plan.records_in, written, len(plan.rows) - len(rejected) - written, len(dead))

@@ -22,12 +22,27 @@ __all__ = [
 ]
 
 ERROR_COLUMNS = (
-    "event_id", "source", "level", "message", "occurred_at", "received_at", "context", "stack",
-    "shard_id", "sequence_number", "sub_sequence_number",
+    "event_id",
+    "source",
+    "level",
+    "message",
+    "occurred_at",
+    "received_at",
+    "context",
+    "stack",
+    "shard_id",
+    "sequence_number",
+    "sub_sequence_number",
 )
 ERROR_KEY = ("event_id",)
 DEAD_LETTER_COLUMNS = (
-    "event_source_arn", "shard_id", "sequence_number", "sub_sequence_number", "partition_key", "reason", "raw",
+    "event_source_arn",
+    "shard_id",
+    "sequence_number",
+    "sub_sequence_number",
+    "partition_key",
+    "reason",
+    "raw",
 )
 DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
 WHOLE_RECORD = -1  # sub-sequence number of a dead letter that is a whole (corrupt) Kinesis record
@@ -64,10 +79,17 @@ class Outcome:
 
 def _row(event: events.ErrorEvent, record: kinesis.UserRecord) -> tuple[Any, ...]:
     return (
-        event.event_id, event.source, event.level, event.message,
-        event.occurred_at.isoformat(), event.received_at.isoformat(),
-        json.dumps(event.context, ensure_ascii=False, separators=(",", ":")), event.stack,
-        record.shard_id, record.sequence_number, record.sub_sequence_number,
+        event.event_id,
+        event.source,
+        event.level,
+        event.message,
+        event.occurred_at.isoformat(),
+        event.received_at.isoformat(),
+        json.dumps(event.context, ensure_ascii=False, separators=(",", ":")),
+        event.stack,
+        record.shard_id,
+        record.sequence_number,
+        record.sub_sequence_number,
     )
 
 

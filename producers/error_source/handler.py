@@ -10,7 +10,9 @@ from shared import aws, config, kinesis, observability
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-PUBLISHER = kinesis.Publisher(aws.client("kinesis", CONFIG), str(CONFIG.stream_name), deadline_s=CONFIG.publish_deadline_s)
+PUBLISHER = kinesis.Publisher(
+    aws.client("kinesis", CONFIG), str(CONFIG.stream_name), deadline_s=CONFIG.publish_deadline_s
+)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -22,10 +24,13 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return transform.error_response(transform.is_http(event), e)
     result = PUBLISHER.publish(batch.records) if batch.records else kinesis.PublishResult()
     failed = list(result.failed)
-    observability.emit_metrics("error_source", {
-        "EventsIn": len(request.items),
-        "EventsRejected": len(batch.rejected),
-        "EventsUnavailable": len(transform.unavailable(batch, failed)),
-        "PutRecordsCalls": result.put_calls,
-    })
+    observability.emit_metrics(
+        "error_source",
+        {
+            "EventsIn": len(request.items),
+            "EventsRejected": len(batch.rejected),
+            "EventsUnavailable": len(transform.unavailable(batch, failed)),
+            "PutRecordsCalls": result.put_calls,
+        },
+    )
     return transform.respond(request, batch, failed)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import events, kinesis
-from shared.exceptions import InvalidEvent, PayloadTooLarge
+from shared.exceptions import InvalidEvent
 
 __all__ = [
     "MAX_BODY_BYTES",

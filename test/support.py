@@ -1,0 +1,65 @@
+"""Helpers shared by the tests: loading event fixtures, and building Kinesis events the way Lambda does."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).parent / "events"
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/errors"
+
+
+def load_event(name: str) -> Any:
+    """A JSON fixture under test/events/, e.g. load_event("error_sink/kinesis_plain.json")."""
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def kinesis_event(
+    payloads: Sequence[tuple[str, bytes]], *, shard_id: str = "shardId-000000000000", first_seq: int = 1000
+) -> dict[str, Any]:
+    """A Lambda Kinesis event whose records carry the given (partition key, data) payloads."""
+    records = []
+    for n, (key, data) in enumerate(payloads):
+        seq = str(49590338271490256608559692538361571095921575989136588898 + first_seq + n)
+        records.append(
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": seq,
+                    "data": base64.b64encode(data).decode("ascii"),
+                    "approximateArrivalTimestamp": 1795392000.123,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{shard_id}:{seq}",
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": "arn:aws:iam::123456789012:role/error-sink",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": STREAM_ARN,
+            }
+        )
+    return {"Records": records}
+
+
+def error_event(n: int, **overrides: Any) -> dict[str, Any]:
+    """A valid wire-form error event (as the producer publishes it), numbered for a stable event_id."""
+    event = {
+        "schema_version": 1,
+        "event_id": f"00000000-0000-4000-8000-{n:012d}",
+        "source": "checkout-api",
+        "level": "ERROR",
+        "message": f"payment provider timed out (#{n})",
+        "occurred_at": "2026-11-22T09:15:02.120000+00:00",
+        "received_at": "2026-11-22T09:15:03+00:00",
+        "context": {"order_id": f"A-{n}", "attempt": 3},
+    }
+    event.update(overrides)
+    return event
+
+
+def wire(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

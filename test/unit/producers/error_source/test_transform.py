@@ -1,0 +1,157 @@
+"""error_source's transform: request reading, validation with reasons, packing and response shapes."""
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from producers.error_source import transform
+from shared import events, kinesis
+from test.support import load_event
+
+NOW = datetime(2026, 11, 22, 9, 15, 3, tzinfo=UTC)
+
+
+def ids():
+    n = 0
+    while True:
+        n += 1
+        yield f"aaaaaaaa-0000-4000-8000-{n:012d}"
+
+
+def prepare(event):
+    return transform.prepare(transform.read_request(event), received_at=NOW, new_ids=ids())
+
+
+def http(body, *, method="POST", b64=False):
+    event = load_event("error_source/http_post.json")
+    event["requestContext"]["http"]["method"] = method
+    raw = body if isinstance(body, str) else json.dumps(body)
+    event["body"] = base64.b64encode(raw.encode()).decode() if b64 else raw
+    event["isBase64Encoded"] = b64
+    return event
+
+
+def test_http_post_accepts_events_and_assigns_missing_ids():
+    event = load_event("error_source/http_post.json")
+    request = transform.read_request(event)
+    batch = transform.prepare(request, received_at=NOW, new_ids=ids())
+    reply = transform.respond(request, batch)
+    body = json.loads(reply["body"])
+    assert reply["statusCode"] == 202
+    assert body == {
+        "accepted": ["aaaaaaaa-0000-4000-8000-000000000001", "7d9c3f0e-5a51-4b7e-8f2d-2b6c1e0a9f11"],
+        "rejected": [],
+    }
+    assert reply["headers"]["content-type"] == "application/json"
+
+
+def test_published_records_carry_the_wire_events():
+    batch = prepare(load_event("error_source/http_post.json"))
+    (record,) = batch.records
+    out = list(
+        kinesis.deaggregate(
+            [
+                {
+                    "kinesis": {
+                        "data": base64.b64encode(record.data).decode(),
+                        "sequenceNumber": "1",
+                        "partitionKey": record.partition_key,
+                    }
+                }
+            ]
+        )
+    )
+    decoded = [events.parse(events.decode(r.data)) for r in out]
+    assert decoded == batch.valid
+    assert all(e.received_at == NOW for e in decoded)
+    assert [r.partition_key for r in out] == [e.event_id for e in batch.valid]
+
+
+def test_function_url_base64_body_is_decoded():
+    batch = prepare(load_event("error_source/function_url_base64.json"))
+    assert [e.message for e in batch.valid] == ["Ünïcödé crash in 日本語 locale"]
+
+
+def test_direct_invoke_reports_rejected_events_by_index():
+    event = load_event("error_source/direct_invoke.json")
+    request = transform.read_request(event)
+    reply = transform.respond(request, transform.prepare(request, received_at=NOW, new_ids=ids()))
+    assert reply["statusCode"] == 202
+    assert len(reply["accepted"]) == 1
+    assert reply["rejected"] == [{"index": 1, "reason": reply["rejected"][0]["reason"]}]
+    assert "level must be one of" in reply["rejected"][0]["reason"]
+
+
+def test_nothing_valid_is_400_with_every_reason():
+    request = transform.read_request({"events": [{"source": "a"}, 7]})
+    reply = transform.respond(request, transform.prepare(request, received_at=NOW, new_ids=ids()))
+    assert reply["statusCode"] == 400
+    assert [r["index"] for r in reply["rejected"]] == [0, 1]
+    assert "missing field(s)" in reply["rejected"][0]["reason"]
+    assert "must be a JSON object, got int" in reply["rejected"][1]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "reason"),
+    [
+        (http("{not json"), 400, "body is not JSON"),
+        (http(""), 400, "body is empty"),
+        (http("x" * (1024 * 1024 + 1)), 413, "over the limit of 1048576"),
+        (http([{}] * 501), 413, "501 events in one request, over the limit of 500"),
+        (http([]), 400, "no events"),
+        (http({"events": "nope"}), 400, "events must be a JSON array"),
+        (http([], method="GET"), 405, "method GET not allowed"),
+        ({**http("x", b64=True), "body": "%%%not base64"}, 400, "not valid base64"),
+        ({"events": [{}] * 501}, 413, "over the limit of 500"),
+        ({"something": "else"}, 400, "direct invoke must carry"),
+        ("a string", 400, "must be a JSON object"),
+    ],
+)
+def test_bad_requests_get_a_status_and_reason(event, status, reason):
+    with pytest.raises(transform.RequestError) as err:
+        transform.prepare(transform.read_request(event), received_at=NOW, new_ids=ids())
+    assert err.value.status == status
+    assert reason in err.value.reason
+    reply = transform.error_response(transform.is_http(event), err.value)
+    assert reply["statusCode"] == status
+
+
+def test_events_over_a_mebibyte_once_encoded_are_413():
+    big = {"source": "s", "level": "INFO", "message": "m" * 30_000, "occurred_at": "2026-11-22T09:15:02Z"}
+    with pytest.raises(transform.RequestError) as err:
+        prepare({"events": [big] * 40})
+    assert err.value.status == 413
+
+
+def test_unavailable_events_give_503_with_retry_after_and_their_ids():
+    request = transform.read_request(
+        {
+            "events": [
+                {
+                    "source": "s",
+                    "level": "INFO",
+                    "message": "m" * 30_000,
+                    "occurred_at": "2026-11-22T09:15:02Z",
+                }
+            ]
+            * 33
+        }
+    )
+    batch = transform.prepare(request, received_at=NOW, new_ids=ids())
+    assert len(batch.records) == 1
+    reply = transform.respond(request, batch, failed_records=[0])
+    assert reply["statusCode"] == 503
+    assert reply["accepted"] == []
+    assert reply["unavailable"] == [e.event_id for e in batch.valid]
+
+
+def test_http_503_sets_the_retry_after_header():
+    event = load_event("error_source/http_post.json")
+    request = transform.read_request(event)
+    batch = transform.prepare(request, received_at=NOW, new_ids=ids())
+    reply = transform.respond(request, batch, failed_records=[0])
+    assert reply["statusCode"] == 503
+    assert int(reply["headers"]["retry-after"]) > 0
+    assert json.loads(reply["body"])["unavailable"] == [e.event_id for e in batch.valid]
