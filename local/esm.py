@@ -3,8 +3,9 @@
 Semantics followed (AWS Lambda, Kinesis event source): batches of at most ``batch_size`` records,
 gathered for up to ``window_s``; the checkpoint moves only past records the function handled; with
 ReportBatchItemFailures the batch resumes at the lowest failed sequence number; on a function error the
-batch is bisected (when enabled) and retried; after ``max_retries`` failed retries the records are
-skipped and an on-failure record (metadata, not the data) goes to the destination.
+batch is bisected (when enabled; a split does not use up a retry) and retried; after ``max_retries``
+failed retries the records are skipped and an on-failure record (metadata, not the data) goes to the
+destination.
 """
 
 from __future__ import annotations
@@ -154,11 +155,12 @@ class EventSourceMapping:
         while queue:
             pending = queue[0]
             self.invocations += 1
+            errored = False
             try:
                 response = self.handler(self._event(shard_id, pending.records), LambdaContext(self.function_name))
                 failed = self._failed_index(pending.records, response)
             except Exception:  # any function error: Lambda retries the batch
-                failed = 0
+                errored, failed = True, 0
             if failed is None:
                 self.checkpoints.set(shard_id, pending.records[-1]["SequenceNumber"])
                 queue.pop(0)
@@ -166,6 +168,11 @@ class EventSourceMapping:
             if failed > 0:
                 self.checkpoints.set(shard_id, pending.records[failed - 1]["SequenceNumber"])
             remainder = pending.records[failed:]
+            if errored and self.config.bisect and len(remainder) > 1:
+                # Splitting is not a retry: each half gets its own tries, so only the poison runs out of them.
+                half = len(remainder) // 2
+                queue[0:1] = [_Pending(remainder[:half]), _Pending(remainder[half:])]
+                continue
             pending.attempts += 1
             if pending.attempts > self.config.max_retries:
                 self._give_up(shard_id, remainder)
@@ -174,14 +181,7 @@ class EventSourceMapping:
                 continue
             if self.config.retry_delay_s:
                 time.sleep(self.config.retry_delay_s)
-            if self.config.bisect and len(remainder) > 1:
-                half = len(remainder) // 2
-                queue[0:1] = [
-                    _Pending(remainder[:half], pending.attempts),
-                    _Pending(remainder[half:], pending.attempts),
-                ]
-            else:
-                queue[0] = _Pending(remainder, pending.attempts)
+            queue[0] = _Pending(remainder, pending.attempts)
 
     def _give_up(self, shard_id: str, records: list[dict[str, Any]]) -> None:
         if self.on_failure is None:

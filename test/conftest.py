@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +14,23 @@ import pytest
 warnings.filterwarnings("ignore", module="platformdirs")
 
 
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A folder for a stack's data. Not under pytest's tmp folder: as root the embedded server runs as
+    another user, and every pytest run on the machine resets /tmp/pytest-of-root to mode 0700."""
+    path = Path(tempfile.mkdtemp(prefix="evpipe-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def local_stack() -> Iterator[object]:
     """The whole local stack, with its settings put in os.environ so handlers import against it."""
     from local.postgres import free_port
     from local.stack import LocalStack
 
-    stack = LocalStack(Path(tmp_path_factory.mktemp("stack")), moto_port=free_port())
+    path = Path(tempfile.mkdtemp(prefix="evpipe-stack-"))
+    stack = LocalStack(path, moto_port=free_port())
     saved = dict(os.environ)
     try:
         stack.start()
@@ -26,6 +38,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield stack
     finally:
         stack.stop()
+        shutil.rmtree(path, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
 

@@ -1,0 +1,93 @@
+"""The consumer against a failing PostgreSQL: it raises, writes nothing half-way, and a retry lands each record once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from shared import db as shared_db
+from shared.exceptions import DatabaseError
+from test.integration.conftest import counts
+from test.support import error_event, kinesis_event, wire
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _batch(n: int) -> dict:
+    return kinesis_event([(f"k{i}", wire(error_event(i))) for i in range(n)] + [("bad", b"nope")])
+
+
+def test_postgres_stopped_mid_batch_raises_then_retry_lands_once(local_stack, sink, db):
+    postgres = local_stack.postgres
+    with db.cursor() as cur:  # hold the batch inside its transaction long enough to pull the plug
+        cur.execute(
+            "CREATE FUNCTION _slow() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;"
+            "CREATE TRIGGER _slow AFTER INSERT ON errors FOR EACH STATEMENT EXECUTE FUNCTION _slow()"
+        )
+    db.close()
+    event = _batch(300)
+    sink(kinesis_event([("warm", wire(error_event(999)))]), None)  # a warm connection, as on Lambda
+    killer = threading.Timer(1.0, postgres.stop, kwargs={"mode": "immediate"})
+    killer.start()
+    try:
+        with pytest.raises(DatabaseError, match="PostgreSQL"):
+            sink(event, None)
+    finally:
+        killer.join()
+        postgres.start()
+    conn = psycopg2.connect(local_stack.database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER _slow ON errors; DROP FUNCTION _slow()")
+        assert counts(conn) == (1, 0)  # only the warm-up row: nothing of the failed batch
+        for _ in range(2):  # Lambda's retry, then a replay for good measure
+            assert sink(event, None) == {"batchItemFailures": []}
+        assert counts(conn) == (301, 1)
+    finally:
+        conn.close()
+
+
+def test_a_connection_killed_between_invocations_is_replaced(local_stack, sink, db):
+    sink(_batch(2), None)
+    with db.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'event-pipeline' AND pid <> pg_backend_pid()"
+        )
+        assert cur.rowcount >= 1
+    time.sleep(0.2)
+    assert sink(_batch(5), None) == {"batchItemFailures": []}
+    assert counts(db) == (5, 2)  # the two "bad" records sit at different sequence numbers
+
+
+def test_unreachable_database_is_a_database_error(local_stack):
+    from shared.config import DatabaseSettings
+
+    database = shared_db.Database(DatabaseSettings(url="postgresql://nobody@127.0.0.1:1/none", connect_timeout=1))
+    with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL"):
+        database.run(lambda cur: cur.execute("SELECT 1"))
+
+
+def test_a_row_postgres_refuses_is_dead_lettered_not_fatal(local_stack, db):
+    # Validation should make this impossible; the backstop must still keep the shard moving.
+    from consumers.error_sink import transform
+    from shared.config import DatabaseSettings
+
+    database = shared_db.Database(DatabaseSettings(url=local_stack.database_url, sslmode="disable"))
+    plan = transform.plan(kinesis_event([("a", wire(error_event(1))), ("b", wire(error_event(2)))])["Records"])
+    plan.rows[1] = (*plan.rows[1][:1], "x" * 200, *plan.rows[1][2:])  # breaks the source length CHECK
+
+    def write(cur):
+        return shared_db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
+
+    inserted, refused = database.run(write)
+    database.close()
+    assert inserted == 1
+    assert [i for i, _ in refused] == [1]
+    assert "PostgreSQL refused the row" in refused[0][1]
+    assert counts(db) == (1, 0)
