@@ -144,7 +144,8 @@ def invoke(args: argparse.Namespace) -> int:
         for key, value in json.loads(state.read_text()).items():
             os.environ.setdefault(key, value)
     handler = load_handler(resolve_function(args.function))
-    event = json.loads(Path(args.event).read_text())
+    text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
+    event = json.loads(text)
     result = handler(event, None)
     print(json.dumps(result, indent=2, default=str))
     return 0
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
     inv = sub.add_parser("invoke", help="run one function's handler on an event file")
     inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")
-    inv.add_argument("event", help="path to a JSON event file")
+    inv.add_argument("event", help="a JSON event file, or the JSON itself ('{\"table\": \"errors\"}')")
     inv.set_defaults(run=invoke)
     args = parser.parse_args(argv)
     return int(args.run(args))

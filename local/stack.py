@@ -23,11 +23,19 @@ __all__ = ["FUNCTIONS", "MAPPINGS", "ROOT", "STREAMS", "LocalStack", "load_handl
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 STREAMS = {"errors": 2}  # stream name -> shard count
-# Every function and its handler string; a new function is one more line (and one more folder).
-FUNCTIONS = {
-    "error_source": "producers.error_source.handler.handler",
-    "error_sink": "consumers.error_sink.handler.handler",
-}
+KINDS = ("producers", "consumers", "utilities")
+
+
+def _discover() -> dict[str, str]:
+    """Every function folder and its handler string: a new function is a new folder, nothing more."""
+    return {
+        path.parent.name: f"{kind}.{path.parent.name}.handler.handler"
+        for kind in KINDS
+        for path in sorted((ROOT / kind).glob("*/handler.py"))
+    }
+
+
+FUNCTIONS = _discover()
 # Which function reads which stream, with the batch settings its event source mapping has on AWS.
 MAPPINGS = [("error_sink", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3))]
 
@@ -37,10 +45,7 @@ def resolve_function(name_or_path: str) -> str:
     candidate = name_or_path.rstrip("/").split("/")[-1]
     if candidate in FUNCTIONS:
         return FUNCTIONS[candidate]
-    for kind in ("producers", "consumers", "utilities"):
-        if (ROOT / kind / candidate / "handler.py").exists():
-            return f"{kind}.{candidate}.handler.handler"
-    if name_or_path.count(".") >= 2:
+    if name_or_path in FUNCTIONS.values():
         return name_or_path
     raise SystemExit(f"unknown function {name_or_path!r}; known: {', '.join(sorted(FUNCTIONS))}")
 

@@ -1,3 +1,3 @@
 """The library every function zip carries: schemas, codec, database, config, AWS clients, logging."""
 
-__all__ = ["aws", "config", "db", "events", "exceptions", "kinesis", "migrations", "observability"]
+__all__ = ["aws", "config", "db", "events", "exceptions", "kinesis", "migrations", "observability", "tables"]

@@ -1,0 +1,174 @@
+"""The utilities against a real PostgreSQL: migrate, read_table and reset_table, guards and happy paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import psycopg2
+import pytest
+
+from local.stack import FUNCTIONS, ROOT, load_handler
+from shared import migrations
+from test.integration.conftest import counts
+from test.support import error_event, kinesis_event, load_event, wire
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def read_table(local_stack):
+    return load_handler(FUNCTIONS["read_table"])
+
+
+@pytest.fixture(scope="module")
+def reset_table(local_stack):
+    return load_handler(FUNCTIONS["reset_table"])
+
+
+@pytest.fixture
+def filled(sink, db):
+    sink(kinesis_event([(f"k{i}", wire(error_event(i))) for i in range(25)] + [("bad", b"{")]), None)
+    return db
+
+
+def _module(handler):
+    return sys.modules[handler.__module__]
+
+
+# --------------------------------------------------------------------------- migrate
+
+
+def test_migrate_applies_nothing_when_current(local_stack):
+    migrate = load_handler(FUNCTIONS["migrate"])
+    assert migrate(load_event("migrate/invoke.json"), None) == {"statusCode": 200, "applied": [], "current": "0002"}
+
+
+def test_concurrent_migrations_apply_each_version_once(local_stack):
+    name = f"migr_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(local_stack.database_url)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    url = local_stack.database_url.rsplit("/", 1)[0] + f"/{name}"
+    results: list[list[str]] = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            barrier.wait()
+            results.append(migrations.apply(cur, migrations.available()))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert sorted(results) == [[], [], ["0001", "0002"]]
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT version FROM schema_migrations ORDER BY version")
+            assert [r[0] for r in cur.fetchall()] == ["0001", "0002"]
+        conn.close()
+    finally:
+        admin.cursor().execute(f'DROP DATABASE "{name}"')
+        admin.close()
+
+
+# --------------------------------------------------------------------------- read_table
+
+
+def test_read_table_pages_through_every_row_once(read_table, filled):
+    seen, cursor, pages = [], None, 0
+    while True:
+        reply = read_table({"table": "errors", "limit": 10, **({"after": cursor} if cursor else {})}, None)
+        assert reply["statusCode"] == 200
+        seen += [r["event_id"] for r in reply["rows"]]
+        pages += 1
+        cursor = reply["next"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(error_event(i)["event_id"] for i in range(25))
+    json.dumps(reply)  # every value is JSON-safe
+
+
+def test_read_table_returns_dead_letters_with_raw_bytes(read_table, filled):
+    reply = read_table({"table": "dead_letters"}, None)
+    (row,) = reply["rows"]
+    assert row["raw"] == "ew==" and "not JSON" in row["reason"] and reply["next"] is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"table": "errors; DROP TABLE errors; --"},
+        {"table": "pg_catalog.pg_authid"},
+        {"table": "errors", "after": "eyJ0YWJsZSI6ICJlcnJvcnMiLCAiYWZ0ZXIiOiBbIicpIE9SIDE9MSAtLSIsICJ4Il19"},
+        {"table": "errors", "limit": "1; SELECT pg_sleep(10)"},
+    ],
+)
+def test_read_table_refuses_injection_without_running_sql(read_table, filled, event):
+    module = _module(read_table)
+    module.DB.close()
+    reply = read_table(event, None)
+    assert reply["statusCode"] == 400 and reply["error"]
+    assert module.DB._conn is None  # no connection was even opened
+    assert counts(filled) == (25, 1)
+
+
+# --------------------------------------------------------------------------- reset_table
+
+
+def test_reset_table_empties_a_confirmed_table_and_counts(reset_table, filled):
+    assert reset_table(load_event("reset_table/errors.json"), None) == {
+        "statusCode": 200,
+        "table": "errors",
+        "removed": 25,
+    }
+    assert counts(filled) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"table": "errors"},
+        {"table": "errors", "confirm": "dead_letters"},
+        {"table": "users", "confirm": "users"},
+        {"table": "errors; TRUNCATE dead_letters", "confirm": "errors; TRUNCATE dead_letters"},
+    ],
+)
+def test_reset_table_refuses_without_running_sql(reset_table, filled, event):
+    module = _module(reset_table)
+    module.DB.close()
+    reply = reset_table(event, None)
+    assert reply["statusCode"] == 400
+    assert module.DB._conn is None
+    assert counts(filled) == (25, 1)
+
+
+def test_reset_table_is_refused_in_prod(local_stack, filled):
+    out = subprocess.run(
+        [sys.executable, "-m", "local", "invoke", "reset_table", '{"table": "errors", "confirm": "errors"}'],
+        cwd=ROOT,
+        env={**os.environ, **local_stack.env, "STAGE": "prod"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"statusCode": 403' in out.stdout and "disabled in stage 'prod'" in out.stdout
+    assert counts(filled) == (25, 1)
+
+
+def test_qa_cycle_reset_send_read_back(local_stack, produce, mapping, reset_table, read_table, filled):
+    assert reset_table({"table": "errors", "confirm": "errors"}, None)["removed"] == 25
+    reply = produce(load_event("error_source/http_post.json"), None)
+    accepted = json.loads(reply["body"])["accepted"]
+    mapping.drain()
+    rows = read_table({"table": "errors"}, None)["rows"]
+    assert sorted(r["event_id"] for r in rows) == sorted(accepted)

@@ -1,0 +1,1 @@
+"""migrate: applies shared/sql/ migrations in order, once each, under an advisory lock."""

@@ -1,0 +1,1 @@
+"""reset_table: truncates an allow-listed table, outside production, when the event confirms the name."""
