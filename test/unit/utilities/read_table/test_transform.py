@@ -63,9 +63,8 @@ def test_bad_requests_are_refused_with_a_reason(event, reason):
 
 
 def test_rows_become_json_safe():
-    row = transform.json_row(
-        ["id", "raw", "at", "event_id"], [7, memoryview(b"\x00\xff"), datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1)]
-    )
+    values = [7, memoryview(b"\x00\xff"), datetime(2026, 1, 1, tzinfo=UTC), uuid.UUID(int=1)]
+    row = transform.json_row(["id", "raw", "at", "event_id"], values)
     assert json.loads(json.dumps(row)) == {
         "id": 7,
         "raw": "AP8=",
