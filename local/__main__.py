@@ -1,8 +1,9 @@
-"""CLI of the local stack: ``python -m local {up,demo,invoke}``.
+"""CLI of the local stack: ``python -m local {up,demo,invoke,logs}``.
 
 up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
 demo                   all of the above on sample events, print what landed, then stop
-invoke FUNCTION EVENT  run one handler on an event file (JSON), against the running stack
+invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
+logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
 """
 
 from __future__ import annotations
@@ -139,14 +140,30 @@ def up(args: argparse.Namespace) -> int:
 
 
 def invoke(args: argparse.Namespace) -> int:
-    state = Path(args.state_dir) / "stack.json"
-    if state.exists():
-        for key, value in json.loads(state.read_text()).items():
-            os.environ.setdefault(key, value)
+    _use_stack_settings(args.state_dir)
     handler = load_handler(resolve_function(args.function))
     text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
     event = json.loads(text)
     result = handler(event, None)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _use_stack_settings(state_dir: str) -> None:
+    state = Path(state_dir) / "stack.json"
+    if state.exists():
+        for key, value in json.loads(state.read_text()).items():
+            os.environ.setdefault(key, value)
+
+
+def logs(args: argparse.Namespace) -> int:
+    from local.cloudwatch import subscription_event
+
+    _use_stack_settings(args.state_dir)
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    event = subscription_event(args.group, args.stream, lines, first_timestamp_ms=int(time.time() * 1000))
+    result = load_handler(FUNCTIONS["log_source"])(event, None)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
@@ -162,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
     inv = sub.add_parser("invoke", help="run one function's handler on an event file")
     inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")
-    inv.add_argument("event", help="a JSON event file, or the JSON itself ('{\"table\": \"errors\"}')")
+    inv.add_argument("event", help='a JSON event file, or the JSON itself (\'{"table": "errors"}\')')
     inv.set_defaults(run=invoke)
+    lg = sub.add_parser("logs", help="feed log lines to log_source as a CloudWatch Logs subscription delivery")
+    lg.add_argument("file", help="a text file of log lines, or - for stdin")
+    lg.add_argument("--group", default="/aws/lambda/checkout-api", help="the log group the lines come from")
+    lg.add_argument("--stream", default="2026/11/22/[$LATEST]0123456789abcdef", help="the log stream")
+    lg.set_defaults(run=logs)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ class MappingConfig:
     bisect: bool = True
     report_item_failures: bool = True
     retry_delay_s: float = 0.0
+    tumbling_window_s: int = 0  # 0: no tumbling windows
 
 
 class LambdaContext:
@@ -82,6 +84,7 @@ class EventSourceMapping:
     on_failure: Callable[[dict[str, Any]], None] | None = None
     region: str = "us-east-1"
     invocations: int = 0
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # shard -> {"start": s, "state": {}}
 
     def __post_init__(self) -> None:
         description = self.kinesis.describe_stream_summary(StreamName=self.stream_name)
@@ -133,7 +136,57 @@ class EventSourceMapping:
                 "eventSourceARN": self.stream_arn,
             }
 
-        return {"Records": [one(r) for r in records]}
+        event: dict[str, Any] = {"Records": [one(r) for r in records]}
+        window = self.windows.get(shard_id)
+        if self.config.tumbling_window_s and window is not None:
+            event.update(self._window_fields(shard_id, window, final=False))
+        return event
+
+    def _window_fields(self, shard_id: str, window: dict[str, Any], *, final: bool) -> dict[str, Any]:
+        def iso(ts: float) -> str:
+            return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+        start = window["start"]
+        return {
+            "window": {"start": iso(start), "end": iso(start + self.config.tumbling_window_s)},
+            "state": window["state"],
+            "shardId": shard_id,
+            "eventSourceARN": self.stream_arn,
+            "isFinalInvokeForWindow": final,
+            "isWindowTerminatedEarly": False,
+        }
+
+    def _window_start(self, record: dict[str, Any]) -> float:
+        arrival = record.get("ApproximateArrivalTimestamp")
+        ts = arrival.timestamp() if arrival else time.time()
+        size = self.config.tumbling_window_s
+        return float(int(ts // size) * size)
+
+    def close_window(self, shard_id: str) -> None:
+        """The final invocation of the shard's open window, then forget its state."""
+        window = self.windows.pop(shard_id, None)
+        if window is None:
+            return
+        self.invocations += 1
+        event = {"Records": [], **self._window_fields(shard_id, window, final=True)}
+        self.handler(event, LambdaContext(self.function_name))
+
+    def close_windows(self, now: float | None = None) -> None:
+        """Close every window whose end has passed (all of them when ``now`` is None)."""
+        for shard_id, window in list(self.windows.items()):
+            if now is None or window["start"] + self.config.tumbling_window_s <= now:
+                self.close_window(shard_id)
+
+    def _deliver_windowed(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        groups: dict[float, list[dict[str, Any]]] = {}
+        for record in records:
+            groups.setdefault(self._window_start(record), []).append(record)
+        for start in sorted(groups):
+            open_window = self.windows.get(shard_id)
+            if open_window is not None and open_window["start"] != start:
+                self.close_window(shard_id)
+            self.windows.setdefault(shard_id, {"start": start, "state": {}})
+            self.deliver(shard_id, groups[start])
 
     # ------------------------------------------------------------------ delivering
 
@@ -163,6 +216,8 @@ class EventSourceMapping:
                 errored, failed = True, 0
             if failed is None:
                 self.checkpoints.set(shard_id, pending.records[-1]["SequenceNumber"])
+                if shard_id in self.windows and isinstance(response, dict):
+                    self.windows[shard_id]["state"] = response.get("state") or {}
                 queue.pop(0)
                 continue
             if failed > 0:
@@ -211,16 +266,26 @@ class EventSourceMapping:
         for shard_id in self._shards():
             records = self._fetch(shard_id)
             if records:
-                self.deliver(shard_id, records)
+                if self.config.tumbling_window_s:
+                    self._deliver_windowed(shard_id, records)
+                else:
+                    self.deliver(shard_id, records)
                 total += len(records)
+        if self.config.tumbling_window_s:
+            self.close_windows(now=time.time())
         return total
 
-    def drain(self, *, idle_polls: int = 2, timeout_s: float = 120.0) -> int:
-        """Poll until ``idle_polls`` polls in a row find nothing; return the records delivered."""
+    def drain(self, *, idle_polls: int = 2, timeout_s: float = 120.0, close_windows: bool = True) -> int:
+        """Poll until ``idle_polls`` polls in a row find nothing; return the records delivered.
+
+        With tumbling windows, ``close_windows`` then ends the open windows as if their time had passed.
+        """
         total, idle = 0, 0
         deadline = time.monotonic() + timeout_s
         while idle < idle_polls and time.monotonic() < deadline:
             n = self.poll_once()
             total += n
             idle = 0 if n else idle + 1
+        if close_windows and self.config.tumbling_window_s:
+            self.close_windows()
         return total

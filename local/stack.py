@@ -37,7 +37,14 @@ def _discover() -> dict[str, str]:
 
 FUNCTIONS = _discover()
 # Which function reads which stream, with the batch settings its event source mapping has on AWS.
-MAPPINGS = [("error_sink", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3))]
+# Each reader has its own mapping and its own checkpoint: adding one touches no other.
+MAPPINGS = [
+    ("error_sink", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3)),
+    ("error_alert", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3, tumbling_window_s=60)),
+]
+ALERT_TOPIC = "alerts.fifo"  # FIFO, so a retried final window invocation cannot publish an alert twice
+ALERT_QUEUE = "alerts.fifo"  # subscribed to the topic, so the alerts can be read back locally
+ACCOUNT = "123456789012"  # moto's account
 
 
 def resolve_function(name_or_path: str) -> str:
@@ -81,11 +88,16 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",  # moto accepts any credentials
+            "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{ALERT_TOPIC}",
+            "ALERT_THRESHOLD": "3",
         }
 
     def kinesis(self) -> Any:
+        return self.client("kinesis")
+
+    def client(self, service: str) -> Any:
         return boto3.client(
-            "kinesis",
+            service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,
             aws_access_key_id="test",
@@ -109,10 +121,30 @@ class LocalStack:
             client.create_stream(StreamName=name, ShardCount=shards)
             client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
             say(f"created stream {name!r} with {shards} shards")
+        self._alerts()
+        say(f"created SNS topic {ALERT_TOPIC!r} with SQS queue {ALERT_QUEUE!r} subscribed")
         applied = self.migrate()
         say(f"migrations applied: {', '.join(applied) or 'none (schema current)'}")
         (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
         return self
+
+    def _alerts(self) -> None:
+        sns, sqs = self.client("sns"), self.client("sqs")
+        topic = sns.create_topic(Name=ALERT_TOPIC, Attributes={"FifoTopic": "true"})["TopicArn"]
+        queue = sqs.create_queue(QueueName=ALERT_QUEUE, Attributes={"FifoQueue": "true"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+
+    def read_alerts(self) -> list[dict[str, Any]]:
+        """Alerts published so far (each read once: they are taken off the queue)."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=ALERT_QUEUE)["QueueUrl"]
+        out = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for m in messages:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
 
     def migrate(self) -> list[str]:
         with psycopg2.connect(str(self.database_url)) as conn, conn.cursor() as cur:

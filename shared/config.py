@@ -49,6 +49,8 @@ class Settings:
     database: DatabaseSettings | None = None
     log_level: str = "INFO"
     publish_deadline_s: float = 10.0
+    alert_topic_arn: str | None = None
+    alert_threshold: int = 10
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
@@ -96,7 +98,9 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
     )
 
 
-def load(*, stream: bool = False, database: bool = False, environ: Mapping[str, str] | None = None) -> Settings:
+def load(
+    *, stream: bool = False, database: bool = False, alerts: bool = False, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Read and check the settings a function needs; raise ConfigError naming every problem at once."""
     env = os.environ if environ is None else environ
     problems: list[str] = []
@@ -124,6 +128,13 @@ def load(*, stream: bool = False, database: bool = False, environ: Mapping[str, 
 
     db = _database(env, problems) if database else None
 
+    topic, threshold = None, 10
+    if alerts:
+        topic = env.get("ALERT_TOPIC_ARN") or None
+        if topic is None or not topic.startswith("arn:"):
+            problems.append(f"ALERT_TOPIC_ARN is required and must be an SNS topic ARN, got {topic!r}")
+        threshold = _int(env, "ALERT_THRESHOLD", 10, 1, 1_000_000, problems)
+
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return Settings(
@@ -135,4 +146,6 @@ def load(*, stream: bool = False, database: bool = False, environ: Mapping[str, 
         database=db,
         log_level=log_level,
         publish_deadline_s=deadline,
+        alert_topic_arn=topic,
+        alert_threshold=threshold,
     )

@@ -1,0 +1,30 @@
+"""log_source Lambda handler: CloudWatch Logs subscription delivery in, error events on the stream out."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from producers.log_source import transform
+from shared import aws, config, events, kinesis, observability
+from shared.exceptions import PublishError
+
+CONFIG = config.load(stream=True)
+observability.setup_logging(CONFIG.log_level)
+LOG = observability.get_logger(__name__)
+PUBLISHER = kinesis.Publisher(
+    aws.client("kinesis", CONFIG), str(CONFIG.stream_name), deadline_s=CONFIG.publish_deadline_s
+)
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    delivery = transform.decode(event)  # a BadDelivery raises: the invocation fails and is visible
+    found, skipped = transform.to_events(delivery, received_at=datetime.now(UTC))
+    records = kinesis.aggregate([(e.event_id, events.encode(e)) for e in found])
+    result = PUBLISHER.publish(records) if records else kinesis.PublishResult()
+    observability.emit_metrics(
+        "log_source",
+        {"LogEventsIn": len(delivery.log_events), "EventsPublished": len(found), "LogEventsSkipped": len(skipped)},
+    )
+    if result.failed:
+        # Failing the invocation makes Lambda retry the delivery; event ids are deterministic, so it is harmless.
+        raise PublishError(f"{len(result.failed)} of {len(records)} records not taken by the stream in time")
+    return {"published": len(found), "skipped": skipped, "messageType": delivery.message_type}
