@@ -138,3 +138,22 @@ def test_failed_batch_is_not_checkpointed(local_stack, stream):
     esm2.deliver("shardId-000000000000", [{"SequenceNumber": "1", "PartitionKey": "k", "Data": b"x"}])
     assert len(calls) == 6  # first try + 5 retries
     assert esm2.checkpoints.get("shardId-000000000000") == "1"  # skipped only after the last retry
+
+
+def test_tumbling_window_passes_state_and_ends_with_a_final_invoke(local_stack, stream):
+    _put(local_stack, stream, [str(i) for i in range(5)])
+    calls = []
+
+    def handler(event, context):
+        calls.append(event)
+        state = dict(event["state"])
+        state["n"] = state.get("n", 0) + len(event["Records"])
+        return {"state": state, "batchItemFailures": []}
+
+    esm = _mapping(local_stack, stream, handler, batch_size=2, tumbling_window_s=3600)
+    esm.drain()
+    assert [len(c["Records"]) for c in calls] == [2, 2, 1, 0]
+    assert [c["state"].get("n", 0) for c in calls] == [0, 2, 4, 5]
+    assert [c["isFinalInvokeForWindow"] for c in calls] == [False, False, False, True]
+    assert len({c["window"]["start"] for c in calls}) == 1
+    assert calls[-1]["shardId"] == "shardId-000000000000" and calls[-1]["window"]["end"] > calls[-1]["window"]["start"]
