@@ -1,0 +1,109 @@
+"""Consumer end to end: a Lambda-shaped aggregated batch through error_sink's handler, against raw COPY and a
+naive one-INSERT-per-row consumer, all into the same table of the same PostgreSQL in the same run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg2
+
+from bench import data
+from bench.report import Figure, rate
+from shared import db, kinesis
+
+__all__ = ["run"]
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
+    from consumers.error_sink import handler as sink
+    from consumers.error_sink import transform
+
+    event = data.lambda_event(kinesis.aggregate(data.wire_events(n, seed=11)))
+    plan = transform.plan(event["Records"])
+    assert len(plan.rows) == n and not plan.dead_letters, "the benchmark batch must be all valid rows"
+    columns = ", ".join(transform.ERROR_COLUMNS)
+    copy_sql = f"COPY errors ({columns}) FROM STDIN"
+    insert_sql = (
+        f"INSERT INTO errors ({columns}) VALUES ({', '.join(['%s'] * len(transform.ERROR_COLUMNS))}) "
+        "ON CONFLICT (event_id) DO NOTHING"
+    )
+    copy_text = db.copy_text(plan.rows).getvalue()  # COPY's input is prepared before the clock starts
+
+    conn = psycopg2.connect(database_url)
+    metrics = io.StringIO()
+
+    def count() -> int:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM errors")
+            (rows,) = cur.fetchone()
+        conn.commit()
+        return int(rows)
+
+    def truncate() -> None:
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE errors, dead_letters")
+        conn.commit()
+
+    def consumer() -> None:
+        with contextlib.redirect_stdout(metrics):  # the handler's EMF line
+            sink.handler(event, None)
+
+    def raw_copy() -> None:
+        with conn.cursor() as cur:
+            cur.copy_expert(copy_sql, io.StringIO(copy_text))
+        conn.commit()
+
+    def naive() -> None:
+        rows = transform.plan(event["Records"]).rows
+        with conn.cursor() as cur:
+            for row in rows:
+                cur.execute(insert_sql, row)
+        conn.commit()
+
+    try:
+        # Warm up: the handler's connection opens once per container, and the first COPY loads catalogs.
+        for fn in (consumer, raw_copy):
+            truncate()
+            fn()
+        times: dict[str, list[float]] = {"consumer": [], "copy": [], "naive": [], "replay": [], "plan": []}
+        for _ in range(repeats):
+            for name, fn in (("consumer", consumer), ("copy", raw_copy), ("naive", naive)):
+                truncate()
+                times[name].append(_timed(fn))
+                if count() != n:
+                    raise RuntimeError(f"{name} committed {count()} rows, not {n}")
+            times["replay"].append(_timed(consumer))  # every row a duplicate: the replay after a retry
+            if count() != n:
+                raise RuntimeError("a replay changed the row count")
+            times["plan"].append(_timed(lambda: transform.plan(event["Records"])))
+        truncate()
+    finally:
+        conn.close()
+
+    t = {name: statistics.median(values) for name, values in times.items()}
+    vs_copy = t["copy"] / t["consumer"]
+    vs_naive = t["naive"] / t["consumer"]
+    split = (
+        f"median of {repeats}, {n} rows in {len(event['Records'])} aggregated records; transform.plan "
+        f"{t['plan'] * 1000:.0f} ms, the rest (COPY, INSERT ... ON CONFLICT, commit) "
+        f"{(t['consumer'] - t['plan']) * 1000:.0f} ms of {t['consumer'] * 1000:.0f} ms"
+    )
+    return [
+        Figure("consumer end to end", rate(n, t["consumer"], "rows"), note=split),
+        Figure("  raw COPY, same rows", rate(n, t["copy"], "rows"), note=""),
+        Figure("  naive INSERT per row", rate(n, t["naive"], "rows")),
+        Figure("consumer vs raw COPY", rate(n, t["consumer"], "rows"), f"{vs_copy:.2f}x", ">= 0.50x", vs_copy >= 0.5),
+        Figure("consumer vs naive INSERT", rate(n, t["consumer"], "rows"), f"{vs_naive:.1f}x", ">= 4x", vs_naive >= 4),
+        Figure("consumer replay (all duplicates)", rate(n, t["replay"], "rows"), f"{t['copy'] / t['replay']:.2f}x"),
+    ]

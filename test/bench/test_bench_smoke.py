@@ -1,0 +1,35 @@
+"""The benchmarks still run: ``python -m bench --quick`` exits 0 and prints every figure (not a measurement)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = [
+    "consumer vs raw COPY",
+    "consumer vs naive INSERT",
+    "de-aggregation vs tight loop",
+    "producer aggregation rate",
+    "aggregate fill",
+    "PutRecords calls per 10k events",
+    "cold start: import boto3",
+    "cold start: producers.error_source.handler",
+    "cold start: consumers.error_sink.handler",
+    "zip",
+    "local pipeline throughput",
+    "local pipeline bottleneck",
+]
+
+
+def test_quick_run_prints_every_figure():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in FIGURES:
+        assert name in done.stdout, f"{name!r} missing from:\n{done.stdout}"
+    assert "PASS" in done.stdout or "FAIL" in done.stdout
