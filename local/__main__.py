@@ -139,6 +139,24 @@ def up(args: argparse.Namespace) -> int:
         _say("stack stopped")
 
 
+def consume(args: argparse.Namespace) -> int:
+    """Run one function's event source mapping against a running stack, resuming from a checkpoint file."""
+    import boto3
+
+    from local.stack import mapping_for
+
+    _use_stack_settings(args.state_dir)
+    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    esm = mapping_for(args.function, kinesis, checkpoints=Path(args.checkpoints) if args.checkpoints else None)
+    if args.until_idle:
+        _say(f"{args.function}: delivered {esm.drain()} records")
+        return 0
+    while True:
+        if n := esm.poll_once():
+            _say(f"{args.function}: delivered {n} records")
+        time.sleep(0.2)
+
+
 def invoke(args: argparse.Namespace) -> int:
     _use_stack_settings(args.state_dir)
     handler = load_handler(resolve_function(args.function))
@@ -181,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")
     inv.add_argument("event", help='a JSON event file, or the JSON itself (\'{"table": "errors"}\')')
     inv.set_defaults(run=invoke)
+    co = sub.add_parser("consume", help="run one function's event source mapping against a running stack")
+    co.add_argument("function", help="a mapped function, e.g. error_sink")
+    co.add_argument("--checkpoints", help="a JSON file to keep the checkpoint in, so a restart resumes")
+    co.add_argument("--until-idle", action="store_true", help="stop once the stream has nothing new")
+    co.set_defaults(run=consume)
     lg = sub.add_parser("logs", help="feed log lines to log_source as a CloudWatch Logs subscription delivery")
     lg.add_argument("file", help="a text file of log lines, or - for stdin")
     lg.add_argument("--group", default="/aws/lambda/checkout-api", help="the log group the lines come from")

@@ -13,12 +13,21 @@ from typing import Any
 import boto3
 import psycopg2
 
-from local.esm import EventSourceMapping, MappingConfig
+from local.esm import Checkpoints, EventSourceMapping, MappingConfig
 from local.moto import MotoServer
 from local.postgres import LocalPostgres
 from shared import migrations
 
-__all__ = ["FUNCTIONS", "MAPPINGS", "ROOT", "STREAMS", "LocalStack", "load_handler", "resolve_function"]
+__all__ = [
+    "FUNCTIONS",
+    "MAPPINGS",
+    "ROOT",
+    "STREAMS",
+    "LocalStack",
+    "load_handler",
+    "mapping_for",
+    "resolve_function",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -162,15 +171,23 @@ class LocalStack:
         os.environ.update(self.env)
 
     def mapping(self, function: str, **overrides: Any) -> EventSourceMapping:
-        for name, stream, config in MAPPINGS:
-            if name == function:
-                settings = MappingConfig(**{**config.__dict__, **overrides})
-                return EventSourceMapping(
-                    self.kinesis(),
-                    stream,
-                    function,
-                    load_handler(FUNCTIONS[function]),
-                    settings,
-                    region=REGION,
-                )
-        raise KeyError(f"no event source mapping for {function}")
+        return mapping_for(function, self.kinesis(), **overrides)
+
+
+def mapping_for(
+    function: str, kinesis: Any, *, checkpoints: Path | None = None, **overrides: Any
+) -> EventSourceMapping:
+    """The event source mapping of ``function`` (from MAPPINGS), its handler imported under os.environ."""
+    for name, stream, config in MAPPINGS:
+        if name == function:
+            settings = MappingConfig(**{**config.__dict__, **overrides})
+            return EventSourceMapping(
+                kinesis,
+                stream,
+                function,
+                load_handler(FUNCTIONS[function]),
+                settings,
+                checkpoints=Checkpoints(checkpoints),
+                region=REGION,
+            )
+    raise KeyError(f"no event source mapping for {function}; mapped: {', '.join(m[0] for m in MAPPINGS)}")

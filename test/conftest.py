@@ -8,6 +8,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,27 @@ def db(local_stack: object) -> Iterator[object]:
         cur.execute("TRUNCATE errors, dead_letters")
     yield conn
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def produce(local_stack: object) -> Any:
+    """error_source's handler, imported against the local stack."""
+    from local.stack import FUNCTIONS, load_handler
+
+    return load_handler(FUNCTIONS["error_source"])
+
+
+@pytest.fixture(scope="session")
+def sink(local_stack: object) -> Any:
+    """error_sink's handler, imported against the local stack."""
+    from local.stack import FUNCTIONS, load_handler
+
+    return load_handler(FUNCTIONS["error_sink"])
+
+
+@pytest.fixture
+def mapping(local_stack: Any, db: object) -> Any:
+    """error_sink's event source mapping, starting after whatever earlier tests left in the stream."""
+    esm = local_stack.mapping("error_sink", window_s=0.0)
+    esm.seek_to_end()
+    return esm

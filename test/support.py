@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,42 @@ def error_event(n: int, **overrides: Any) -> dict[str, Any]:
 
 def wire(event: dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def connect(database_url: str) -> Any:
+    """An autocommit connection, so reading counts never holds a transaction open."""
+    import psycopg2
+
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    return conn
+
+
+def counts(db: Any) -> tuple[int, int]:
+    """(rows in errors, rows in dead_letters)."""
+    with db.cursor() as cur:
+        cur.execute("SELECT (SELECT count(*) FROM errors), (SELECT count(*) FROM dead_letters)")
+        rows, dead = cur.fetchone()
+    return int(rows), int(dead)
+
+
+@contextmanager
+def slow_inserts(database_url: str, seconds: float) -> Iterator[None]:
+    """Make every INSERT into errors take ``seconds`` inside its transaction, so a fault can land mid-batch.
+
+    Uses its own connections, as the server may be stopped and started while the block runs.
+    """
+
+    def run(statement: str) -> None:
+        with closing(connect(database_url)) as conn, conn.cursor() as cur:
+            cur.execute(statement)
+
+    run(
+        "CREATE FUNCTION _slow() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END $$; "
+        "CREATE TRIGGER _slow AFTER INSERT ON errors FOR EACH STATEMENT EXECUTE FUNCTION _slow()"
+    )
+    try:
+        yield
+    finally:
+        run("DROP TRIGGER _slow ON errors; DROP FUNCTION _slow()")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import closing
 
-import psycopg2
 import pytest
 
 from shared import db as shared_db
 from shared.exceptions import DatabaseError
-from test.integration.conftest import counts
-from test.support import error_event, kinesis_event, wire
+from test.support import connect, counts, error_event, kinesis_event, slow_inserts, wire
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,34 +21,22 @@ def _batch(n: int) -> dict:
 
 def test_postgres_stopped_mid_batch_raises_then_retry_lands_once(local_stack, sink, db):
     postgres = local_stack.postgres
-    with db.cursor() as cur:  # hold the batch inside its transaction long enough to pull the plug
-        cur.execute(
-            "CREATE FUNCTION _slow() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN PERFORM pg_sleep(3); RETURN NULL; END $$;"
-            "CREATE TRIGGER _slow AFTER INSERT ON errors FOR EACH STATEMENT EXECUTE FUNCTION _slow()"
-        )
-    db.close()
     event = _batch(300)
     sink(kinesis_event([("warm", wire(error_event(999)))]), None)  # a warm connection, as on Lambda
-    killer = threading.Timer(1.0, postgres.stop, kwargs={"mode": "immediate"})
-    killer.start()
-    try:
-        with pytest.raises(DatabaseError, match="PostgreSQL"):
-            sink(event, None)
-    finally:
-        killer.join()
-        postgres.start()
-    conn = psycopg2.connect(local_stack.database_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute("DROP TRIGGER _slow ON errors; DROP FUNCTION _slow()")
+    with slow_inserts(local_stack.database_url, 3.0):  # hold the batch inside its transaction
+        killer = threading.Timer(1.0, postgres.stop, kwargs={"mode": "immediate"})
+        killer.start()
+        try:
+            with pytest.raises(DatabaseError, match="PostgreSQL"):
+                sink(event, None)
+        finally:
+            killer.join()
+            postgres.start()
+    with closing(connect(local_stack.database_url)) as conn:  # the old connection died with the server
         assert counts(conn) == (1, 0)  # only the warm-up row: nothing of the failed batch
         for _ in range(2):  # Lambda's retry, then a replay for good measure
             assert sink(event, None) == {"batchItemFailures": []}
         assert counts(conn) == (301, 1)
-    finally:
-        conn.close()
 
 
 def test_a_connection_killed_between_invocations_is_replaced(local_stack, sink, db):

@@ -6,8 +6,7 @@ import pytest
 
 from local.cloudwatch import subscription_event
 from local.stack import FUNCTIONS, load_handler
-from test.integration.conftest import counts
-from test.support import load_event
+from test.support import counts, load_event
 
 pytestmark = pytest.mark.integration
 

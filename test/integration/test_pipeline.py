@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from test.integration.conftest import counts
-from test.support import error_event, kinesis_event, load_event, wire
+from test.support import counts, error_event, kinesis_event, load_event, wire
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,7 @@ import pytest
 
 from local.stack import FUNCTIONS, ROOT, load_handler
 from shared import migrations
-from test.integration.conftest import counts
-from test.support import error_event, kinesis_event, load_event, wire
+from test.support import counts, error_event, kinesis_event, load_event, wire
 
 pytestmark = pytest.mark.integration
 
