@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg2
+from psycopg2 import sql
 
 from bench import data
 from bench.report import Figure, rate
@@ -32,11 +33,10 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
     event = data.lambda_event(kinesis.aggregate(data.wire_events(n, seed=11)))
     plan = transform.plan(event["Records"])
     assert len(plan.rows) == n and not plan.dead_letters, "the benchmark batch must be all valid rows"
-    columns = ", ".join(transform.ERROR_COLUMNS)
-    copy_sql = f"COPY errors ({columns}) FROM STDIN"
-    insert_sql = (
-        f"INSERT INTO errors ({columns}) VALUES ({', '.join(['%s'] * len(transform.ERROR_COLUMNS))}) "
-        "ON CONFLICT (event_id) DO NOTHING"
+    columns = sql.SQL(", ").join(map(sql.Identifier, transform.ERROR_COLUMNS))
+    copy_sql = sql.SQL("COPY errors ({}) FROM STDIN").format(columns)
+    insert_sql = sql.SQL("INSERT INTO errors ({}) VALUES ({}) ON CONFLICT (event_id) DO NOTHING").format(
+        columns, sql.SQL(", ").join([sql.Placeholder()] * len(transform.ERROR_COLUMNS))
     )
     copy_text = db.copy_text(plan.rows).getvalue()  # COPY's input is prepared before the clock starts
 
@@ -61,7 +61,7 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
 
     def raw_copy() -> None:
         with conn.cursor() as cur:
-            cur.copy_expert(copy_sql, io.StringIO(copy_text))
+            cur.copy_expert(copy_sql.as_string(cur), io.StringIO(copy_text))
         conn.commit()
 
     def naive() -> None:
