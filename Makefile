@@ -6,13 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo up test test-unit test-integration check lint format build bench clean
+.PHONY: help setup demo up test test-unit test-integration check lint format build bench clean rds-ca
 
 help:
 	@echo "make demo    run the whole pipeline locally on sample events (moto + embedded PostgreSQL)"
 	@echo "make up      start the local stack and keep it running (Ctrl-C stops it)"
 	@echo "make test    run every test suite (unit, integration, build, infra)"
-	@echo "make check   lint and format checks (ruff, hadolint, terraform fmt)"
+	@echo "make check   lint, format and security checks (ruff, bandit, hadolint, terraform fmt)"
 	@echo "make build   build every function zip into target/"
 	@echo "make bench   run the benchmarks and print figures with their ratios"
 
@@ -43,6 +43,7 @@ test-integration: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -q -r shared producers consumers utilities local tools
 	$(BIN)/hadolint Dockerfile
 	bash -n build.sh deploy.sh
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
@@ -62,3 +63,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf target .local .pytest_cache .ruff_cache
+
+# The RDS CA bundle, shipped in every zip so functions verify the database's certificate (verify-full).
+# Needs internet; run it before `make build` in a deploy pipeline.
+rds-ca:
+	mkdir -p shared/certs
+	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o shared/certs/rds-global-bundle.pem

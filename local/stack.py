@@ -54,6 +54,7 @@ MAPPINGS = [
 ALERT_TOPIC = "alerts.fifo"  # FIFO, so a retried final window invocation cannot publish an alert twice
 ALERT_QUEUE = "alerts.fifo"  # subscribed to the topic, so the alerts can be read back locally
 ACCOUNT = "123456789012"  # moto's account
+MOTO_KEY = "test"  # moto accepts any credentials; these are not secrets
 
 
 def resolve_function(name_or_path: str) -> str:
@@ -95,8 +96,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",  # moto accepts any credentials
+            "AWS_ACCESS_KEY_ID": MOTO_KEY,
+            "AWS_SECRET_ACCESS_KEY": MOTO_KEY,
             "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{ALERT_TOPIC}",
             "ALERT_THRESHOLD": "3",
         }
@@ -109,8 +110,8 @@ class LocalStack:
             service,
             endpoint_url=self.endpoint_url,
             region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - moto accepts any credentials
+            aws_access_key_id=MOTO_KEY,
+            aws_secret_access_key=MOTO_KEY,
         )
 
     def start(self, *, progress: Any = None, fresh: bool = False) -> LocalStack:

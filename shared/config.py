@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.exceptions import ConfigError
 
@@ -18,6 +19,9 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _STREAM = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 _SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+# The RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), when the build
+# ships it (`make rds-ca`); DATABASE_SSLROOTCERT names another file.
+RDS_CA_BUNDLE = Path(__file__).parent / "certs" / "rds-global-bundle.pem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +91,21 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
     for key, value in (("DATABASE_HOST", host), ("DATABASE_NAME", name)):
         if value is None:
             problems.append(f"{key} is required with DATABASE_SECRET_ARN")
+    rootcert = env.get("DATABASE_SSLROOTCERT") or (str(RDS_CA_BUNDLE) if RDS_CA_BUNDLE.exists() else None)
+    if sslmode.startswith("verify") and rootcert is None:
+        problems.append(
+            f"DATABASE_SSLMODE={sslmode} needs a CA bundle: set DATABASE_SSLROOTCERT, or ship the RDS bundle "
+            "in the zip with `make rds-ca` before building"
+        )
+    elif rootcert is not None and not Path(rootcert).is_file():
+        problems.append(f"DATABASE_SSLROOTCERT names {rootcert!r}, which is not a file")
     return DatabaseSettings(
         secret_arn=secret,
         host=host,
         name=name,
         port=port,
         sslmode=sslmode,
-        sslrootcert=env.get("DATABASE_SSLROOTCERT") or None,
+        sslrootcert=rootcert,
         connect_timeout=timeout,
     )
 

@@ -45,10 +45,19 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# Libraries whose DEBUG output carries request and response bodies (a secret's value, for one).
+_QUIET = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """Log JSON to stdout. On Lambda with the JSON log format the runtime's handler already does; keep it."""
+    """Log JSON to stdout. On Lambda with the JSON log format the runtime's handler already does; keep it.
+
+    Even at DEBUG, the AWS SDK's loggers stay at WARNING: they would log secret values verbatim.
+    """
     root = logging.getLogger()
     root.setLevel(level)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     if not root.handlers:
         handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())

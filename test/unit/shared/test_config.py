@@ -39,12 +39,24 @@ def test_malformed_values_are_named(env, reason):
     assert reason in str(err.value)
 
 
-def test_secret_settings_default_to_verified_tls():
+def test_secret_settings_default_to_verified_tls(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     env = {**BASE, "DATABASE_SECRET_ARN": "arn:s", "DATABASE_HOST": "db.internal", "DATABASE_NAME": "events"}
-    settings = config.load(database=True, environ=env)
+    settings = config.load(database=True, environ={**env, "DATABASE_SSLROOTCERT": str(bundle)})
     assert settings.database is not None
     assert settings.database.sslmode == "verify-full"
+    assert settings.database.sslrootcert == str(bundle)
     assert settings.database.host == "db.internal"
+
+
+def test_verify_full_without_a_ca_bundle_fails_fast(monkeypatch, tmp_path):
+    monkeypatch.setattr(config, "RDS_CA_BUNDLE", tmp_path / "absent.pem")
+    env = {**BASE, "DATABASE_SECRET_ARN": "arn:s", "DATABASE_HOST": "db.internal", "DATABASE_NAME": "events"}
+    with pytest.raises(ConfigError, match="DATABASE_SSLMODE=verify-full needs a CA bundle"):
+        config.load(database=True, environ=env)
+    with pytest.raises(ConfigError, match="is not a file"):
+        config.load(database=True, environ={**env, "DATABASE_SSLROOTCERT": str(tmp_path / "nope.pem")})
 
 
 def test_database_repr_never_shows_the_url():
