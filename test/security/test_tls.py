@@ -30,8 +30,8 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def _ca(folder: Path, name: str) -> None:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-             "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=folder)  # fmt: skip
+    args = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}"]
+    _openssl(*args, "-keyout", f"{name}.key", "-out", f"{name}.pem", cwd=folder)
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,10 @@ def tls_postgres() -> Iterator[tuple[LocalPostgres, Path, Path]]:
     _ca(certs, "test-ca")
     _ca(certs, "other-ca")
     (certs / "san.cnf").write_text("subjectAltName=DNS:localhost\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
-             "-out", "server.csr", cwd=certs)  # fmt: skip
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key", "-CAcreateserial",
-             "-days", "2", "-extfile", "san.cnf", "-out", "server.pem", cwd=certs)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out",
+             "server.csr", cwd=certs)  # fmt: skip
+    sign = ["x509", "-req", "-in", "server.csr", "-CA", "test-ca.pem", "-CAkey", "test-ca.key", "-CAcreateserial"]
+    _openssl(*sign, "-days", "2", "-extfile", "san.cnf", "-out", "server.pem", cwd=certs)
     server = LocalPostgres(
         folder / "pg",
         settings={"ssl": "on", "ssl_cert_file": str(certs / "server.pem"), "ssl_key_file": str(certs / "server.key")},
@@ -92,10 +92,12 @@ def test_secret_connection_uses_verified_tls(tls_postgres, secret_arn):
     server, ca, _ = tls_postgres
     database = _database(server.port, "localhost", ca, secret_arn)
     try:
-        ssl, version = database.run(
-            lambda cur: (cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
-                         cur.fetchone())[1]  # fmt: skip
-        )
+
+        def read(cur: Any) -> tuple[bool, str]:
+            cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            return cur.fetchone()
+
+        ssl, version = database.run(read)
     finally:
         database.close()
     assert ssl is True and version.startswith("TLS")
