@@ -5,6 +5,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from producers.error_source import transform
 from shared import events, kinesis
@@ -155,3 +157,32 @@ def test_http_503_sets_the_retry_after_header():
     assert reply["statusCode"] == 503
     assert int(reply["headers"]["retry-after"]) > 0
     assert json.loads(reply["body"])["unavailable"] == [e.event_id for e in batch.valid]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, st.lists(json_values, max_size=5).map(lambda v: {"events": v}), st.binary(max_size=200)))
+def test_any_request_gets_a_response_never_an_unexpected_exception(payload):
+    if isinstance(payload, bytes):
+        event = http("x")
+        event["body"] = base64.b64encode(payload).decode()
+        event["isBase64Encoded"] = True
+    elif isinstance(payload, dict) and "events" in payload:
+        event = payload
+    else:
+        event = http(json.dumps(payload, allow_nan=True))
+    try:
+        request = transform.read_request(event)
+        reply = transform.respond(request, transform.prepare(request, received_at=NOW, new_ids=ids()))
+    except transform.RequestError as e:
+        reply = transform.error_response(transform.is_http(event), e)
+    assert reply["statusCode"] in {202, 400, 405, 413}
+    if reply["statusCode"] == 202:
+        body = json.loads(reply["body"]) if "body" in reply else reply
+        assert len(body["accepted"]) + len(body["rejected"]) == len(request.items)
