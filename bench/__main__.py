@@ -20,7 +20,9 @@ from pathlib import Path
 
 from bench.report import Figure, table
 
-__all__ = ["main"]
+__all__ = ["SECTIONS", "main"]
+
+SECTIONS = ("consumer", "deagg", "producer", "coldstart", "zips", "pipeline")
 
 
 def _say(message: str) -> None:
@@ -57,7 +59,16 @@ def _installed(name: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny N and few repeats: a smoke run, not figures")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=set(SECTIONS),
+        help=f"a comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
     args = parser.parse_args(argv)
+    if args.only - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(args.only - set(SECTIONS)))}")
+    run = args.only.__contains__
     n, repeats, cold_repeats = (300, 1, 3) if args.quick else (10_000, 5, 7)
 
     warnings.filterwarnings("ignore", module="platformdirs")
@@ -84,17 +95,23 @@ def main(argv: list[str] | None = None) -> int:
 
         from bench import consumer, deagg, pipeline, producer, zips
 
-        _say(f"consumer end to end ({n} rows x {repeats})")
-        figures += consumer.run(postgres.url, n=n, repeats=repeats)
-        _say("de-aggregation")
-        figures += deagg.run(n=n, repeats=max(3, repeats))
-        _say("producer")
-        figures += producer.run(n=n, repeats=max(3, repeats))
-        _say(f"cold start (median of {cold_repeats} fresh processes each)")
-        figures += coldstart.run(repeats=cold_repeats)
-        figures += zips.run()
-        _say("local pipeline (moto + event source mapping emulator)")
-        figures += pipeline.run(postgres.url, n=n)
+        if run("consumer"):
+            _say(f"consumer end to end ({n} rows x {repeats})")
+            figures += consumer.run(postgres.url, n=n, repeats=repeats)
+        if run("deagg"):
+            _say("de-aggregation")
+            figures += deagg.run(n=n, repeats=max(3, repeats))
+        if run("producer"):
+            _say("producer")
+            figures += producer.run(n=n, repeats=max(3, repeats))
+        if run("coldstart"):
+            _say(f"cold start (median of {cold_repeats} fresh processes each)")
+            figures += coldstart.run(repeats=cold_repeats)
+        if run("zips"):
+            figures += zips.run()
+        if run("pipeline"):
+            _say("local pipeline (moto + event source mapping emulator)")
+            figures += pipeline.run(postgres.url, n=n)
     finally:
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)

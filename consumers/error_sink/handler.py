@@ -1,5 +1,6 @@
 """error_sink Lambda handler: the imperative shell around transform.py."""
 
+import itertools
 from typing import Any
 
 from consumers.error_sink import transform
@@ -13,13 +14,13 @@ DB = db.Database(CONFIG.database, secret_reader=aws.secret_reader(CONFIG))  # ty
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records", [])
-    plan = transform.plan(records)
+    plan = transform.Plan()
+    pending = transform.stream(records, plan)  # read while the database loads the rows before: both work at once
     arn = records[0].get("eventSourceARN", "") if records else ""
 
     def write(cur: Any) -> transform.Outcome:
-        written, rejected = db.insert_or_reject(
-            cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY
-        )
+        rows = itertools.chain(plan.rows[:], pending)  # a retried attempt first resends what the failed one read
+        written, rejected = db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
         dead = plan.dead_letters + transform.refused(plan, rejected, arn)
         db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
         return transform.Outcome(plan.records_in, written, len(plan.rows) - len(rejected) - written, len(dead))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ __all__ = [
     "Plan",
     "plan",
     "refused",
+    "stream",
 ]
 
 ERROR_COLUMNS = (
@@ -45,6 +46,7 @@ DEAD_LETTER_COLUMNS = (
     "raw",
 )
 DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
+_COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 WHOLE_RECORD = -1  # sub-sequence number of a dead letter that is a whole (corrupt) Kinesis record
 
 
@@ -85,7 +87,7 @@ def _row(event: events.ErrorEvent, record: kinesis.UserRecord) -> tuple[Any, ...
         event.message,
         event.occurred_at.isoformat(),
         event.received_at.isoformat(),
-        json.dumps(event.context, ensure_ascii=False, separators=(",", ":")),
+        event.context_json if event.context_json is not None else json.dumps(event.context, **_COMPACT),
         event.stack,
         record.shard_id,
         record.sequence_number,
@@ -97,23 +99,36 @@ def _dead(arn: str, record: kinesis.UserRecord | kinesis.CorruptRecord, sub: int
     return (arn, record.shard_id, record.sequence_number, sub, record.partition_key, reason, record.data)
 
 
-def plan(records: Sequence[dict[str, Any]]) -> Plan:
-    """Turn a Lambda Kinesis event's Records into rows and dead letters. Never raises on record content."""
-    out = Plan()
+def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, ...]]:
+    """plan(), a row at a time: yield each ``errors`` row as soon as its record is read, filling ``out`` (rows,
+    sources, dead letters, the count) as it goes, so a COPY can load rows while the rest are still being read.
+
+    ``out`` is complete once the iterator is exhausted. Never raises on record content.
+    """
     arn = records[0].get("eventSourceARN", "") if records else ""
     parse, decode = events.parse, events.decode
+    rows, sources, dead_letters = out.rows, out.sources, out.dead_letters
     for item in kinesis.deaggregate(records):
         out.records_in += 1
         if isinstance(item, kinesis.CorruptRecord):
-            out.dead_letters.append(_dead(arn, item, WHOLE_RECORD, item.reason))
+            dead_letters.append(_dead(arn, item, WHOLE_RECORD, item.reason))
             continue
         try:
             event = parse(decode(item.data))
         except InvalidEvent as e:
-            out.dead_letters.append(_dead(arn, item, item.sub_sequence_number, str(e)))
+            dead_letters.append(_dead(arn, item, item.sub_sequence_number, str(e)))
             continue
-        out.rows.append(_row(event, item))
-        out.sources.append(item)
+        row = _row(event, item)
+        rows.append(row)
+        sources.append(item)
+        yield row
+
+
+def plan(records: Sequence[dict[str, Any]]) -> Plan:
+    """Turn a Lambda Kinesis event's Records into rows and dead letters. Never raises on record content."""
+    out = Plan()
+    for _ in stream(records, out):
+        pass
     return out
 
 

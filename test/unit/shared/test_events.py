@@ -1,8 +1,12 @@
 """The error event schema: what is accepted, how it is normalised, and the reason for every refusal."""
 
+import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared import events
 from shared.exceptions import InvalidEvent
@@ -117,3 +121,28 @@ def test_non_object_event_is_refused():
 def test_context_at_the_limit_is_accepted():
     filler = "x" * (events.MAX_CONTEXT_BYTES - len('{"k":""}'))
     assert parse(error_event(1, context={"k": filler})).context == {"k": filler}
+
+
+def test_context_json_is_the_compact_text_and_not_part_of_equality():
+    event = parse(error_event(1, context={"a": [1, 2.5, "é"], "b": {"c": None}}))
+    assert event.context_json == json.dumps(event.context, ensure_ascii=False, separators=(",", ":"))
+    assert dataclasses.replace(event, context_json=None) == event
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(alphabet="a\x00é\ud800"),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="k\x00", max_size=2), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=3), _JSON, max_size=4))
+def test_fast_context_check_agrees_with_the_walk(context):
+    try:
+        events._check_json(context, "context")
+        walk_ok = True
+    except InvalidEvent:
+        walk_ok = False
+    assert events._storable(context) == walk_ok

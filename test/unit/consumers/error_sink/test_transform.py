@@ -108,3 +108,13 @@ def test_any_bytes_become_a_row_or_a_dead_letter(data):
     assert len(plan.rows) + len(plan.dead_letters) == 1
     if plan.dead_letters:
         assert plan.dead_letters[0][5]  # a reason, always
+
+
+def test_stream_yields_the_rows_of_plan_and_fills_the_plan_as_it_goes():
+    records = load_event("error_sink/kinesis_plain.json")["Records"]
+    out = transform.Plan()
+    rows = transform.stream(records, out)
+    first = next(rows)
+    assert out.rows == [first] and out.records_in >= 1
+    assert [first, *rows] == transform.plan(records).rows
+    assert out == transform.plan(records)
