@@ -15,7 +15,7 @@ __all__ = ["run"]
 def _tight_loop(records: list[dict[str, Any]], b64decode: Any = base64.b64decode) -> list[tuple[bytes, str]]:
     # The floor for reading this input: decode, parse, take each user record's data and key. No digest check,
     # no corruption handling, no provenance: everything deaggregate does beyond this is its overhead.
-    new = kinesis._pb.AggregatedRecord
+    new = kinesis._messages()[0].AggregatedRecord
     out = []
     for record in records:
         message = new()

@@ -11,6 +11,7 @@ or printing to stderr as the library does.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib
 import random
@@ -37,6 +38,7 @@ __all__ = [
     "aggregate",
     "deaggregate",
     "deaggregate_one",
+    "load_codec",
 ]
 
 MAGIC = b"\xf3\x89\x9a\xc2"
@@ -47,7 +49,11 @@ MAX_PUT_BYTES = 5 * 1024 * 1024
 _OVERHEAD = len(MAGIC) + DIGEST_SIZE
 
 
-def _load_messages_pb2() -> Any:
+@functools.cache
+def _messages() -> tuple[Any, type[Exception]]:
+    """The KPL protobuf classes and protobuf's DecodeError, imported on first use: producers only aggregate (by
+    hand, below) and so never pay the protobuf import at cold start (about 0.1x ``import boto3``). Consumers
+    call ``load_codec()`` at import, where Lambda's init phase pays for it instead of the first batch."""
     # The generated module does ``import config_pb2`` as a top-level module, which only works with the
     # package folder on sys.path. Put it there for the import alone instead of leaving it there for good.
     import aws_kinesis_agg
@@ -55,13 +61,15 @@ def _load_messages_pb2() -> Any:
     folder = str(Path(aws_kinesis_agg.__file__).parent)
     sys.path.insert(0, folder)
     try:
-        return importlib.import_module("aws_kinesis_agg.messages_pb2")
+        messages = importlib.import_module("aws_kinesis_agg.messages_pb2")
     finally:
         sys.path.remove(folder)
+    return messages, importlib.import_module("google.protobuf.message").DecodeError
 
 
-_pb = _load_messages_pb2()
-_DecodeError = importlib.import_module("google.protobuf.message").DecodeError
+def load_codec() -> None:
+    """Import what de-aggregation needs now rather than on the first record (a consumer's handler calls this)."""
+    _messages()
 
 
 # --------------------------------------------------------------------------- de-aggregation
@@ -111,10 +119,11 @@ def deaggregate_one(
     body = memoryview(raw)[4:-DIGEST_SIZE]  # a view: the digest and the parser read it without a 1 MiB copy
     if hashlib.md5(body).digest() != raw[-DIGEST_SIZE:]:  # noqa: S324 - the KPL format's checksum, not security
         return CorruptRecord(raw, partition_key, shard_id, sequence_number, "aggregate MD5 digest mismatch")
-    message = _pb.AggregatedRecord()
+    pb, decode_error = _messages()
+    message = pb.AggregatedRecord()
     try:
         message.ParseFromString(body)
-    except _DecodeError as e:
+    except decode_error as e:
         return CorruptRecord(raw, partition_key, shard_id, sequence_number, f"aggregate protobuf unreadable: {e}")
     keys = message.partition_key_table
     new = tuple.__new__  # what UserRecord(...) calls, without its Python-level __new__ per record
