@@ -1,0 +1,1 @@
+"""Delivery scripts: the smoke test and Lambda helpers the CI pipeline and developers share (issue 6)."""

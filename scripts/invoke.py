@@ -1,0 +1,76 @@
+"""Invoke a deployed Lambda function and fail loudly: ``python -m scripts.invoke NAME [EVENT]``.
+
+The deploy jobs use it to run ``migrate`` after every apply; the smoke test uses ``invoke_function``.
+A function error, or a response whose ``statusCode`` is 400 or more, exits non-zero with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["InvokeError", "check_status", "invoke_function", "lambda_client"]
+
+
+class InvokeError(Exception):
+    """A function could not be invoked, raised, or answered with an error status."""
+
+
+def lambda_client(region: str | None = None) -> Any:
+    """A Lambda client that waits out migrate (up to 5 minutes); it retries throttling and transient errors
+    only, which is safe because every function here is idempotent."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=10, read_timeout=330, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def invoke_function(client: Any, name: str, event: Any) -> Any:
+    """The function's decoded response; InvokeError when the call fails or the function raised."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = client.invoke(FunctionName=name, Payload=json.dumps(event).encode("utf-8"))
+        raw = response["Payload"].read()
+    except (BotoCoreError, ClientError) as e:
+        raise InvokeError(f"invoking {name} failed: {e}") from e
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError as e:
+        raise InvokeError(f"{name} answered with something that is not JSON: {raw[:200]!r}") from e
+    if response.get("FunctionError"):
+        detail = f"{payload.get('errorType')}: {payload.get('errorMessage')}" if isinstance(payload, dict) else payload
+        raise InvokeError(f"{name} raised an error ({response['FunctionError']}): {detail}")
+    return payload
+
+
+def check_status(name: str, payload: Any) -> Any:
+    """``payload`` when it carries no error status (our functions answer ``{"statusCode": ...}``)."""
+    status = payload.get("statusCode") if isinstance(payload, dict) else None
+    if isinstance(status, int) and status >= 400:
+        raise InvokeError(f"{name} answered {status}: {json.dumps(payload)[:500]}")
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.invoke", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="the function's name, e.g. event-pipeline-qa-migrate")
+    parser.add_argument("event", nargs="?", default="{}", help="inline JSON or a JSON file (default: {})")
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION / the AWS CLI configuration)")
+    args = parser.parse_args(argv)
+    text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
+    try:
+        payload = check_status(args.name, invoke_function(lambda_client(args.region), args.name, json.loads(text)))
+    except InvokeError as e:
+        print(f"invoke: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(payload, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
