@@ -124,9 +124,7 @@ def test_passes_against_the_local_stack(local_stack: Any, capsys: pytest.Capture
 @pytest.mark.integration
 def test_starts_and_stops_a_local_stack_of_its_own() -> None:
     # What `make smoke-local` runs: a fresh process with none of a stack's settings in its environment.
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_", "STAGE", "STREAM_", "ALERT_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_", "STAGE", "STREAM_", "ALERT_"))}
     before = set(Path(tempfile.gettempdir()).glob("evpipe-smoke-*"))
     proc = subprocess.run(
         [sys.executable, "-m", "scripts.smoke_test", "--start-local", "--interval", "0.2", "--timeout", "60"],
