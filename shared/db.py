@@ -122,7 +122,18 @@ def _copy_field(value: Any) -> str:
 
 
 def _copy_line(row: Sequence[Any]) -> str:
-    return "\t".join([_copy_field(v) for v in row]) + "\n"
+    # A plain string without special characters, most fields, is taken as it is without a call.
+    return (
+        "\t".join(
+            [
+                v
+                if v.__class__ is str and "\\" not in v and "\t" not in v and "\n" not in v and "\r" not in v
+                else _copy_field(v)
+                for v in row
+            ]
+        )
+        + "\n"
+    )
 
 
 def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:

@@ -163,22 +163,36 @@ def _check_json(value: object, path: str, depth: int = 0) -> None:
 
 
 def _storable(value: object, depth: int = 0) -> bool:
-    """_check_json's verdict, value for value in the same order, without building a path for each one."""
+    """_check_json's verdict, value for value in the same order, without building a path for each one.
+
+    Leaves (strings, numbers) are checked in the loop rather than by a call each: a value inside a container
+    at ``depth`` sits at ``depth + 1``, which _check_json refuses past 64.
+    """
     if depth > 64:
         return False
     if isinstance(value, str):
         return "\x00" not in value
     if isinstance(value, dict):
         for key, item in value.items():
-            if "\x00" in key or not _storable(item, depth + 1):
+            if "\x00" in key or not _leaf_or_storable(item, depth):
                 return False
     elif isinstance(value, list):
         for item in value:
-            if not _storable(item, depth + 1):
+            if not _leaf_or_storable(item, depth):
                 return False
     elif isinstance(value, float) and value != value:
         return False
     return True
+
+
+def _leaf_or_storable(item: object, depth: int) -> bool:
+    if isinstance(item, dict | list):
+        return _storable(item, depth + 1)
+    if depth >= 64:
+        return False
+    if isinstance(item, str):
+        return "\x00" not in item
+    return not (isinstance(item, float) and item != item)
 
 
 def _context(value: object) -> tuple[dict[str, Any], str]:
@@ -212,7 +226,7 @@ def parse(
     With ``received_at`` given (the producer), it overrides the sender's value; without it (the
     consumer), the event must carry one. Raises InvalidEvent naming the first problem found.
     """
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):  # the ABC check is slow; JSON gives a dict
         raise InvalidEvent(f"an event must be a JSON object, got {type(obj).__name__}")
     if not FIELDS.issuperset(obj):  # the common case asks without building a set
         unknown = obj.keys() - FIELDS

@@ -146,3 +146,17 @@ def test_fast_context_check_agrees_with_the_walk(context):
     except InvalidEvent:
         walk_ok = False
     assert events._storable(context) == walk_ok
+
+
+@pytest.mark.parametrize("depth", [62, 63, 64, 65, 66])
+@pytest.mark.parametrize("leaf", ["x", "\x00", 1, float("nan"), [], {}])
+def test_fast_context_check_agrees_with_the_walk_at_the_depth_limit(depth, leaf):
+    context: dict = {"k": leaf}
+    for _ in range(depth):
+        context = {"k": context}
+    try:
+        events._check_json(context, "context")
+        walk_ok = True
+    except InvalidEvent:
+        walk_ok = False
+    assert events._storable(context) == walk_ok
