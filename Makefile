@@ -69,3 +69,77 @@ clean:
 rds-ca:
 	mkdir -p shared/certs
 	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o shared/certs/rds-global-bundle.pem
+
+# =============================================================================================
+# Delivery (DESIGN §7, issue 6): what .gitlab-ci.yml runs, so CI and developers share one entry
+# point. `make help-delivery` lists these targets.
+# =============================================================================================
+
+GCL_VERSION     := 4.73.0
+GCL             := .cache/gcl/node_modules/.bin/gitlab-ci-local
+CHECKOV_VERSION := 3.3.30
+CHECKOV         := .cache/checkov-venv/bin/checkov
+STAGE           ?= qa
+PYTEST_ARGS     ?=
+JUNIT_XML       ?= target/reports/junit.xml
+
+.PHONY: help-delivery ci-check tf-check checkov ci-test tf-plan tf-apply deploy smoke smoke-local ci-tools ci-local
+
+help-delivery:
+	@echo "make ci-check          make check, then tf-check (the pipeline's check job)"
+	@echo "make tf-check          terraform fmt -check, validate, checkov"
+	@echo "make ci-test           pytest \$$PYTEST_ARGS (all suites when empty) with a JUnit report (the test job)"
+	@echo "make tf-plan STAGE=qa  terraform plan of environments/qa.tfvars on the zips in target/"
+	@echo "make tf-apply STAGE=qa the same, applied"
+	@echo "make deploy STAGE=qa   tf-apply, invoke migrate, smoke test (the deploy_qa / deploy_prod jobs)"
+	@echo "make smoke STAGE=qa    smoke test of a deployed stage"
+	@echo "make smoke-local       smoke test against a local stack it starts and stops"
+	@echo "make ci-tools          install gitlab-ci-local $(GCL_VERSION) (under .cache/gcl) and rsync"
+	@echo "make ci-local          run the check, test and build jobs of .gitlab-ci.yml here (gitlab-ci-local)"
+
+ci-check: check tf-check
+
+tf-check: $(CHECKOV)
+	CHECKOV=$(CHECKOV) scripts/ci_terraform.sh check
+
+# checkov has its own virtualenv: its dependencies would clash with the project's pins.
+checkov: $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv .cache/checkov-venv
+	.cache/checkov-venv/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+ci-test: $(STAMP)
+	mkdir -p $(dir $(JUNIT_XML))
+	$(BIN)/python -m pytest --junitxml=$(JUNIT_XML) $(PYTEST_ARGS)
+
+tf-plan:
+	scripts/ci_terraform.sh plan $(STAGE)
+
+tf-apply:
+	scripts/ci_terraform.sh apply $(STAGE)
+
+deploy: $(STAMP)
+	PYTHON=$(BIN)/python scripts/ci_deploy.sh $(STAGE)
+
+smoke: $(STAMP)
+	$(BIN)/python -m scripts.smoke_test --stage $(STAGE)
+
+smoke-local: $(STAMP)
+	$(BIN)/python -m scripts.smoke_test --start-local --interval 0.5 --timeout 60
+
+# gitlab-ci-local runs .gitlab-ci.yml on this machine; 4.73.0 exactly (later versions crash on Node 20).
+ci-tools:
+	@command -v rsync >/dev/null || scripts/install_packages.sh rsync
+	@command -v rsync >/dev/null || { echo "rsync is needed by gitlab-ci-local: install it" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to install gitlab-ci-local" >&2; exit 1; }
+	@if [ "$$($(GCL) --version 2>/dev/null)" != "$(GCL_VERSION)" ]; then \
+		npm install --prefix .cache/gcl --no-audit --no-fund --loglevel=error gitlab-ci-local@$(GCL_VERSION); fi
+	@echo "gitlab-ci-local $$($(GCL) --version) at $(GCL); rsync at $$(command -v rsync)"
+
+# The jobs run in this working tree with the shell executor (their image: is ignored; gitlab-ci-local
+# would still set CI_PROJECT_DIR to /builds/..., hence the variable). The test job runs the whole
+# suite unless PYTEST_ARGS narrows it: make ci-local PYTEST_ARGS=test/unit
+ci-local: ci-tools
+	$(GCL) --force-shell-executor --variable "CI_PROJECT_DIR=$(CURDIR)" --ignore-predefined-vars CI_PROJECT_DIR \
+		--variable "PYTEST_ARGS=$(PYTEST_ARGS)" check test build

@@ -30,6 +30,9 @@ die() {
   exit 1
 }
 
+# Terraform complains on every command while the plugin cache CI names does not exist yet.
+if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then mkdir -p "$TF_PLUGIN_CACHE_DIR"; fi
+
 if command -v terraform >/dev/null 2>&1; then
   printf 'install_terraform.sh: using %s (%s)\n' "$(command -v terraform)" "$(terraform version | head -n1)"
   exit 0
