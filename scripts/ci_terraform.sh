@@ -51,7 +51,13 @@ note() {
 command -v terraform >/dev/null 2>&1 || die "terraform is not on PATH: install it (scripts/install_terraform.sh does, as root)"
 export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 mkdir -p "$ROOT/.cache/terraform"
-if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then mkdir -p "$TF_PLUGIN_CACHE_DIR"; fi
+if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then
+  # The physical path: Terraform links providers into its data folder from here, and a link made
+  # through a linked .cache (a CI cache, gitlab-ci-local's test checkout) would outlive its target.
+  mkdir -p "$TF_PLUGIN_CACHE_DIR"
+  TF_PLUGIN_CACHE_DIR=$(cd -- "$TF_PLUGIN_CACHE_DIR" && pwd -P)
+  export TF_PLUGIN_CACHE_DIR
+fi
 
 # Where providers cannot be downloaded (this project's sandboxes), a local mirror stands in; a CLI
 # config that the environment names and that exists always wins.

@@ -84,9 +84,12 @@ def checkout(gcl: str) -> Iterator[Path]:
     git(path, "init", "-q", "-b", "main")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "working tree")
+    # Bring .venv up to date from here first: pip run through the link would write scripts whose
+    # first line names the checkout's path, which is gone once the test ends.
+    subprocess.run(["make", "setup"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=True)
     for name in (".venv", ".cache"):
-        if (ROOT / name).is_dir():
-            (path / name).symlink_to(ROOT / name)
+        (ROOT / name).mkdir(exist_ok=True)
+        (path / name).symlink_to(ROOT / name)
     yield path
     shutil.rmtree(path, ignore_errors=True)  # the links go, not what they point to
 
