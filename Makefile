@@ -83,12 +83,13 @@ STAGE           ?= qa
 PYTEST_ARGS     ?=
 JUNIT_XML       ?= target/reports/junit.xml
 
-.PHONY: help-delivery ci-check tf-check checkov ci-test tf-plan tf-apply deploy smoke smoke-local ci-tools ci-local
+.PHONY: help-delivery ci-check tf-check checkov ci-test ci-build tf-plan tf-apply deploy smoke smoke-local ci-tools ci-local
 
 help-delivery:
 	@echo "make ci-check          make check, then tf-check (the pipeline's check job)"
 	@echo "make tf-check          terraform fmt -check, validate, checkov"
 	@echo "make ci-test           pytest \$$PYTEST_ARGS (all suites when empty) with a JUnit report (the test job)"
+	@echo "make ci-build          fetch the RDS CA bundle, then build every zip (the build job)"
 	@echo "make tf-plan STAGE=qa  terraform plan of environments/qa.tfvars on the zips in target/"
 	@echo "make tf-apply STAGE=qa the same, applied"
 	@echo "make deploy STAGE=qa   tf-apply, invoke migrate, smoke test (the deploy_qa / deploy_prod jobs)"
@@ -118,6 +119,11 @@ ci-test: $(STAMP)
 	mkdir -p $(dir $(JUNIT_XML))
 	$(BIN)/python -m pytest --junitxml=$(JUNIT_XML) $(PYTEST_ARGS)
 
+# Deployable zips carry the RDS CA bundle (the database functions verify the server's certificate).
+ci-build:
+	scripts/fetch_rds_ca.sh
+	$(MAKE) build
+
 tf-plan:
 	scripts/ci_terraform.sh plan $(STAGE)
 
@@ -144,7 +150,8 @@ ci-tools:
 
 # The jobs run in this working tree with the shell executor (their image: is ignored; gitlab-ci-local
 # would still set CI_PROJECT_DIR to /builds/..., hence the variable). The test job runs the whole
-# suite unless PYTEST_ARGS narrows it: make ci-local PYTEST_ARGS=test/unit
+# suite unless PYTEST_ARGS narrows it: make ci-local PYTEST_ARGS=test/unit (RDS_CA_URL=file:///... where
+# the build job cannot download the RDS CA bundle)
 ci-local: ci-tools
 	$(GCL) --force-shell-executor --variable "CI_PROJECT_DIR=$(CURDIR)" --ignore-predefined-vars CI_PROJECT_DIR \
-		--variable "PYTEST_ARGS=$(PYTEST_ARGS)" check test build
+		--variable "PYTEST_ARGS=$(PYTEST_ARGS)" $(if $(RDS_CA_URL),--variable "RDS_CA_URL=$(RDS_CA_URL)") check test build

@@ -137,20 +137,42 @@ init_stage() { # STAGE
 }
 
 verify_artifacts() {
-  # The zips must be the build's, byte for byte: each against the sha256 in its manifest. A deploy
-  # ships what the build job made and never rebuilds.
-  local manifest zip want got count=0
-  for manifest in "$ROOT"/target/*.json; do
-    [[ -f $manifest ]] || continue
-    zip=${manifest%.json}.zip
-    [[ -f $zip ]] || die "${zip#"$ROOT"/} is missing next to its manifest: fetch the build job's artifacts again"
-    want=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("sha256", ""))' "$manifest")
-    got=$(sha256sum "$zip" | cut -d' ' -f1)
-    [[ $want == "$got" ]] || die "${zip#"$ROOT"/} does not match the sha256 in ${manifest#"$ROOT"/}: not the build's zip"
-    count=$((count + 1))
-  done
-  ((count)) || die "no built zips in target/: run ./build.sh --all, or fetch the build job's artifacts"
-  note "$count zips in target/ match their manifests"
+  # The zips must be the build's, byte for byte (each against the sha256 in its manifest): a deploy
+  # ships what the build job made and never rebuilds. Function zips must carry the RDS CA bundle, or
+  # the database functions would refuse to start (verify-full).
+  python3 - "$ROOT/target" <<'PY' || die "target/ does not hold a deployable build (see above)"
+import hashlib
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+BUNDLE = "shared/certs/rds-global-bundle.pem"
+target = Path(sys.argv[1])
+problems, count = [], 0
+for manifest_path in sorted(target.glob("*.json")):
+    manifest = json.loads(manifest_path.read_text())
+    if not isinstance(manifest, dict) or "sha256" not in manifest:
+        continue  # not a build manifest
+    zip_path = target / manifest.get("zip", manifest_path.stem + ".zip")
+    if not zip_path.is_file():
+        problems.append(f"target/{zip_path.name} is missing next to its manifest: fetch the build job's artifacts again")
+        continue
+    if hashlib.sha256(zip_path.read_bytes()).hexdigest() != manifest["sha256"]:
+        problems.append(f"target/{zip_path.name} does not match the sha256 in target/{manifest_path.name}: not the build's zip")
+        continue
+    if manifest.get("handler") and BUNDLE not in zipfile.ZipFile(zip_path).namelist():
+        problems.append(f"target/{zip_path.name} has no {BUNDLE}: build with scripts/fetch_rds_ca.sh first (make ci-build)")
+        continue
+    count += 1
+if not count and not problems:
+    problems.append("no built zips in target/: run make ci-build, or fetch the build job's artifacts")
+for problem in problems:
+    print(f"ci_terraform.sh: error: {problem}", file=sys.stderr)
+if problems:
+    sys.exit(1)
+print(f"ci_terraform.sh: {count} zips in target/ match their manifests", file=sys.stderr)
+PY
 }
 
 plan() { # STAGE

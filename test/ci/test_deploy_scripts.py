@@ -39,17 +39,24 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | {"PYTHON": sys.executable} | extra
 
 
-def fake_checkout(scratch: Path, zips: dict[str, bytes], manifest_sha: dict[str, str] | None = None) -> Path:
-    """A folder laid out like the repository, with ci_terraform.sh and the given zips in target/."""
+BUNDLE = "shared/certs/rds-global-bundle.pem"
+
+
+def fake_checkout(scratch: Path, zips: dict[str, list[str]], manifest_sha: dict[str, str] | None = None) -> Path:
+    """A folder laid out like the repository, with ci_terraform.sh and function zips (name -> members) in target/."""
     (scratch / "scripts").mkdir()
     shutil.copy2(SCRIPTS / "ci_terraform.sh", scratch / "scripts")
     (scratch / "terraform" / "environments").mkdir(parents=True)
     (scratch / "terraform" / "environments" / "qa.tfvars").write_text('stage = "qa"\n')
     (scratch / "target").mkdir()
-    for name, data in zips.items():
-        (scratch / "target" / f"{name}.zip").write_bytes(data)
-        sha = (manifest_sha or {}).get(name, hashlib.sha256(data).hexdigest())
-        (scratch / "target" / f"{name}.json").write_text(json.dumps({"sha256": sha}))
+    for name, members in zips.items():
+        path = scratch / "target" / f"{name}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for member in members:
+                zf.writestr(member, "x")
+        sha = (manifest_sha or {}).get(name, hashlib.sha256(path.read_bytes()).hexdigest())
+        manifest = {"name": name, "handler": f"utilities.{name}.handler.handler", "zip": path.name, "sha256": sha}
+        (scratch / "target" / f"{name}.json").write_text(json.dumps(manifest))
     return scratch
 
 
@@ -113,7 +120,7 @@ def test_deploy_bad_arguments_print_usage(args: list[str]) -> None:
 
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_refuses_a_zip_that_is_not_the_builds(scratch: Path) -> None:
-    checkout = fake_checkout(scratch, {"error_source": b"built", "migrate": b"rebuilt"}, {"migrate": "0" * 64})
+    checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": [BUNDLE]}, {"migrate": "0" * 64})
     proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "target/migrate.zip does not match the sha256 in target/migrate.json" in proc.stderr
@@ -124,12 +131,21 @@ def test_plan_without_built_zips_says_where_they_come_from(scratch: Path) -> Non
     checkout = fake_checkout(scratch, {})
     proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
-    assert "no built zips in target/: run ./build.sh --all, or fetch the build job's artifacts" in proc.stderr
+    assert "no built zips in target/: run make ci-build, or fetch the build job's artifacts" in proc.stderr
+
+
+@pytest.mark.usefixtures("terraform_on_path")
+def test_plan_refuses_function_zips_without_the_rds_ca_bundle(scratch: Path) -> None:
+    checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": ["shared/config.py"]})
+    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    assert proc.returncode == 1
+    assert f"target/migrate.zip has no {BUNDLE}" in proc.stderr
+    assert "error_source.zip" not in proc.stderr
 
 
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_without_remote_state_refuses_before_touching_terraform(scratch: Path) -> None:
-    checkout = fake_checkout(scratch, {"error_source": b"built"})
+    checkout = fake_checkout(scratch, {"error_source": [BUNDLE]})
     proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "no remote state for qa: set TF_STATE_BUCKET" in proc.stderr
@@ -189,3 +205,28 @@ def test_refuses_a_terraform_zip_whose_checksum_differs(scratch: Path) -> None:
     assert proc.returncode == 1
     assert "does not match its SHA256SUMS entry: refusing to install it" in proc.stderr
     assert not (scratch / "installed" / "terraform").exists()
+
+
+# ------------------------------------------------------------------------------------------ fetch_rds_ca.sh
+
+
+def test_fetches_the_rds_ca_bundle_into_shared_certs(scratch: Path) -> None:
+    (scratch / "scripts").mkdir()
+    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+    served = scratch / "global-bundle.pem"
+    served.write_text("-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n" * 2)
+    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 certificates in shared/certs/rds-global-bundle.pem" in proc.stdout
+    assert (scratch / BUNDLE).read_text() == served.read_text()
+
+
+def test_refuses_a_download_that_is_not_a_certificate_bundle(scratch: Path) -> None:
+    (scratch / "scripts").mkdir()
+    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+    served = scratch / "error.html"
+    served.write_text("<html>Service Unavailable</html>")
+    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    assert proc.returncode == 1
+    assert "did not give a PEM bundle of certificates" in proc.stderr
+    assert not (scratch / "shared" / "certs").exists() or not any((scratch / "shared" / "certs").iterdir())

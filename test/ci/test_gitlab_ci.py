@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def test_deploys_get_role_credentials_from_an_id_token_and_the_file_holds_no_sec
 def test_jobs_call_the_shared_entry_points_and_deploys_never_build(expanded: dict[str, Any]) -> None:
     assert expanded["check"]["script"] == ["make ci-check"]
     assert expanded["test"]["script"] == ["make ci-test"]
-    assert expanded["build"]["script"] == ["make build"]
+    assert expanded["build"]["script"] == ["make ci-build"]
     assert expanded["build"]["artifacts"]["paths"] == ["target/*.zip", "target/*.json"]
     for name in DEPLOYS:
         commands = " ".join(expanded[name]["before_script"] + expanded[name]["script"])
@@ -227,8 +228,18 @@ def test_pip_and_terraform_caches(expanded: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------ running the jobs
 
 
+@pytest.fixture
+def ca_bundle_url() -> Iterator[str]:
+    """A stand-in for the RDS CA bundle the build job downloads (this machine may have no internet)."""
+    folder = Path(tempfile.mkdtemp(prefix="evpipe-ca-"))
+    bundle = folder / "global-bundle.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nTUlJQyBzdGFuZC1pbg==\n-----END CERTIFICATE-----\n")
+    yield bundle.as_uri()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path) -> None:
+def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_url: str) -> None:
     proc = gitlab_ci_local(
         gcl,
         checkout,
@@ -241,6 +252,8 @@ def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path) -> None:
         "CI_PROJECT_DIR",
         "--variable",
         f"PYTEST_ARGS={PYTEST_SUBSET}",
+        "--variable",
+        f"RDS_CA_URL={ca_bundle_url}",
         "--variable",
         f"{NESTED}=1",
         "check",
@@ -257,6 +270,8 @@ def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path) -> None:
     zips = sorted(p.stem for p in (checkout / "target").glob("*.zip"))
     assert {"error_source", "error_sink", "migrate", "read_table", "reset_table"} <= set(zips)
     assert all((checkout / "target" / f"{name}.json").is_file() for name in zips)
+    with zipfile.ZipFile(checkout / "target" / "migrate.zip") as migrate:
+        assert "shared/certs/rds-global-bundle.pem" in migrate.namelist()
     report = ET.parse(checkout / "target" / "reports" / "junit.xml").getroot()  # noqa: S314  # pytest's own report
     suite = report if report.tag == "testsuite" else report.find("testsuite")
     assert suite is not None
