@@ -150,8 +150,9 @@ ci-tools:
 
 # The jobs run in this working tree with the shell executor (their image: is ignored; gitlab-ci-local
 # would still set CI_PROJECT_DIR to /builds/..., hence the variable). The test job runs the whole
-# suite unless PYTEST_ARGS narrows it: make ci-local PYTEST_ARGS=test/unit (RDS_CA_URL=file:///... where
-# the build job cannot download the RDS CA bundle)
+# suite (less test/ci/test_gitlab_ci.py, which would start gitlab-ci-local again) unless PYTEST_ARGS
+# narrows it: make ci-local PYTEST_ARGS=test/unit. Where the build job cannot download the RDS CA
+# bundle, give it one: RDS_CA_URL=file:///path/to/bundle.pem
 ci-local: ci-tools
 	$(GCL) --force-shell-executor --variable "CI_PROJECT_DIR=$(CURDIR)" --ignore-predefined-vars CI_PROJECT_DIR \
-		--variable "PYTEST_ARGS=$(PYTEST_ARGS)" $(if $(RDS_CA_URL),--variable "RDS_CA_URL=$(RDS_CA_URL)") check test build
+		--variable EVPIPE_IN_GITLAB_CI_LOCAL=1 --variable "PYTEST_ARGS=$(PYTEST_ARGS)" $(if $(RDS_CA_URL),--variable "RDS_CA_URL=$(RDS_CA_URL)") check test build

@@ -229,9 +229,12 @@ def test_pip_and_terraform_caches(expanded: dict[str, Any]) -> None:
     def cached(job: str) -> set[str]:
         return {path for cache in expanded[job]["cache"] for path in cache["paths"]}
 
-    assert {".cache/pip/", ".cache/terraform/"} <= cached("check")
+    assert {".cache/pip/", ".cache/terraform/plugins/"} <= cached("check")
     assert ".cache/pip/" in cached("test") and ".cache/pip/" in cached("build")
-    assert {".cache/pip/", ".cache/terraform/"} <= cached("deploy_qa")
+    assert {".cache/pip/", ".cache/terraform/plugins/"} <= cached("deploy_qa")
+    for job in expanded:
+        if isinstance(expanded[job], dict) and "cache" in expanded[job]:
+            assert not any("tfplan" in path or path == ".cache/terraform/" for path in cached(job)), job
 
 
 # ------------------------------------------------------------------------------------------ running the jobs
