@@ -48,7 +48,9 @@ note() {
   printf 'ci_terraform.sh: %s\n' "$*" >&2
 }
 
-command -v terraform >/dev/null 2>&1 || die "terraform is not on PATH: install it (scripts/install_terraform.sh does, as root)"
+case ${1:-} in -h | --help) usage; exit 0 ;; esac
+command -v terraform >/dev/null 2>&1 \
+  || die "terraform is not on PATH: install it (scripts/install_terraform.sh does, as root)"
 export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 mkdir -p "$ROOT/.cache/terraform"
 if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then
@@ -156,13 +158,15 @@ for manifest_path in sorted(target.glob("*.json")):
         continue  # not a build manifest
     zip_path = target / manifest.get("zip", manifest_path.stem + ".zip")
     if not zip_path.is_file():
-        problems.append(f"target/{zip_path.name} is missing next to its manifest: fetch the build job's artifacts again")
+        problems.append(f"target/{zip_path.name} is missing next to its manifest: fetch the build's artifacts again")
         continue
     if hashlib.sha256(zip_path.read_bytes()).hexdigest() != manifest["sha256"]:
-        problems.append(f"target/{zip_path.name} does not match the sha256 in target/{manifest_path.name}: not the build's zip")
+        problems.append(
+            f"target/{zip_path.name} does not match the sha256 in target/{manifest_path.name}: not the build's zip"
+        )
         continue
     if manifest.get("handler") and BUNDLE not in zipfile.ZipFile(zip_path).namelist():
-        problems.append(f"target/{zip_path.name} has no {BUNDLE}: build with scripts/fetch_rds_ca.sh first (make ci-build)")
+        problems.append(f"target/{zip_path.name} has no {BUNDLE}: fetch it before building (make ci-build)")
         continue
     count += 1
 if not count and not problems:
