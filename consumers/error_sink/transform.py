@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,19 +21,8 @@ __all__ = [
     "stream",
 ]
 
-ERROR_COLUMNS = (
-    "event_id",
-    "source",
-    "level",
-    "message",
-    "occurred_at",
-    "received_at",
-    "context",
-    "stack",
-    "shard_id",
-    "sequence_number",
-    "sub_sequence_number",
-)
+# The event's own columns, as events.read_stored gives them, then where in the stream it was read.
+ERROR_COLUMNS = (*events.STORED_COLUMNS, "shard_id", "sequence_number", "sub_sequence_number")
 ERROR_KEY = ("event_id",)
 DEAD_LETTER_COLUMNS = (
     "event_source_arn",
@@ -46,7 +34,6 @@ DEAD_LETTER_COLUMNS = (
     "raw",
 )
 DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
-_COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
 WHOLE_RECORD = -1  # sub-sequence number of a dead letter that is a whole (corrupt) Kinesis record
 
 
@@ -79,22 +66,6 @@ class Outcome:
         }
 
 
-def _row(event: events.ErrorEvent, record: kinesis.UserRecord) -> tuple[Any, ...]:
-    return (
-        event.event_id,
-        event.source,
-        event.level,
-        event.message,
-        event.occurred_at.isoformat(),
-        event.received_at.isoformat(),
-        event.context_json if event.context_json is not None else json.dumps(event.context, **_COMPACT),
-        event.stack,
-        record.shard_id,
-        record.sequence_number,
-        record.sub_sequence_number,
-    )
-
-
 def _dead(arn: str, record: kinesis.UserRecord | kinesis.CorruptRecord, sub: int, reason: str) -> tuple[Any, ...]:
     return (arn, record.shard_id, record.sequence_number, sub, record.partition_key, reason, record.data)
 
@@ -106,7 +77,7 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
     ``out`` is complete once the iterator is exhausted. Never raises on record content.
     """
     arn = records[0].get("eventSourceARN", "") if records else ""
-    parse, decode = events.parse, events.decode
+    read = events.read_stored
     rows, sources, dead_letters = out.rows, out.sources, out.dead_letters
     for item in kinesis.deaggregate(records):
         out.records_in += 1
@@ -114,11 +85,10 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
             dead_letters.append(_dead(arn, item, WHOLE_RECORD, item.reason))
             continue
         try:
-            event = parse(decode(item.data))
+            row = (*read(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)
         except InvalidEvent as e:
             dead_letters.append(_dead(arn, item, item.sub_sequence_number, str(e)))
             continue
-        row = _row(event, item)
         rows.append(row)
         sources.append(item)
         yield row
