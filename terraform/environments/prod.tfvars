@@ -1,0 +1,29 @@
+# Production: manual job on the same pipeline. Capacity follows traffic, a week of
+# replay window, protected and backed-up database, a year of logs.
+stage = "prod"
+
+stream_mode            = "ON_DEMAND"
+stream_shard_count     = 1 # unused in ON_DEMAND mode
+stream_retention_hours = 168
+
+# reset_table refuses to run in production; 0 also stops Lambda from invoking it.
+reserved_concurrency = {
+  error_source = 100
+  error_sink   = 20
+  migrate      = 1
+  read_table   = 2
+  reset_table  = 0
+}
+
+log_retention_days    = 365
+application_log_level = "INFO"
+
+db_instance_class        = "db.t4g.medium"
+db_multi_az              = true
+db_backup_retention_days = 14
+db_deletion_protection   = true
+db_skip_final_snapshot   = false
+
+alarm_iterator_age_ms     = 300000
+alarm_errors_threshold    = 0
+alarm_throttles_threshold = 0

@@ -1,0 +1,29 @@
+# QA: deployed automatically from main. Cheaper capacity, short retention, easy teardown.
+stage = "qa"
+
+stream_mode            = "PROVISIONED"
+stream_shard_count     = 1
+stream_retention_hours = 24
+
+# Reserved concurrency caps each function, and with it the number of database
+# connections. migrate runs alone so two migrations never race.
+reserved_concurrency = {
+  error_source = 10
+  error_sink   = 4
+  migrate      = 1
+  read_table   = 2
+  reset_table  = 2
+}
+
+log_retention_days    = 14
+application_log_level = "DEBUG"
+
+db_instance_class        = "db.t4g.micro"
+db_multi_az              = false
+db_backup_retention_days = 1
+db_deletion_protection   = false
+db_skip_final_snapshot   = true
+
+alarm_iterator_age_ms     = 900000
+alarm_errors_threshold    = 5
+alarm_throttles_threshold = 5

@@ -1,0 +1,204 @@
+# The event pipeline (DESIGN §6): streams, the database, one function per entry of
+# local.functions, event source mappings from local.event_source_mappings, and
+# monitoring. Environment differences live in environments/<stage>.tfvars only.
+
+locals {
+  name_prefix   = "${var.project}-${var.stage}"
+  artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../target")
+
+  # Streams: short name => settings (capacity and retention come from the stage).
+  streams = {
+    errors = {}
+  }
+
+  # Functions: short name (the folder name, the zip name and the EMF Service
+  # dimension) => settings. Adding a function means adding one entry here.
+  #   kind        producers | consumers | utilities (handler <kind>.<name>.handler.handler)
+  #   database    runs in the VPC with DATABASE_* settings and may read the secret
+  #   stream_env  environment variable => stream short name; grants write access
+  #   function_url  IAM-authenticated HTTPS endpoint (SigV4) for HTTP clients
+  functions = {
+    error_source = {
+      kind         = "producers"
+      description  = "Validates error events and writes them, KPL-aggregated, to the errors stream."
+      memory_size  = 512
+      timeout      = 30
+      database     = false
+      stream_env   = { STREAM_NAME = "errors" }
+      function_url = true
+    }
+    error_sink = {
+      kind        = "consumers"
+      description = "Writes error events from the errors stream to PostgreSQL, idempotently, with dead letters."
+      memory_size = 1024
+      timeout     = 120
+      database    = true
+    }
+    migrate = {
+      kind        = "utilities"
+      description = "Applies the versioned SQL migrations."
+      memory_size = 256
+      timeout     = 300
+      database    = true
+    }
+    read_table = {
+      kind        = "utilities"
+      description = "Returns rows of an allow-listed table, paginated."
+      memory_size = 256
+      timeout     = 30
+      database    = true
+    }
+    reset_table = {
+      kind        = "utilities"
+      description = "Truncates an allow-listed table outside production, on explicit confirmation."
+      memory_size = 256
+      timeout     = 60
+      database    = true
+    }
+  }
+
+  # Readers of the streams, one entry per (function, stream) pair. A stream may have
+  # any number of readers, each with its own checkpoint and on-failure queue.
+  event_source_mappings = {
+    error_sink_errors = {
+      function                           = "error_sink"
+      stream                             = "errors"
+      batch_size                         = 100
+      maximum_batching_window_in_seconds = 5
+      parallelization_factor             = 2
+      maximum_retry_attempts             = 10
+      maximum_record_age_in_seconds      = 21600
+    }
+  }
+
+  database_env = var.create_database ? {
+    DATABASE_SECRET_ARN = module.database.master_user_secret_arn
+    DATABASE_HOST       = module.database.db_instance_address
+    DATABASE_NAME       = module.database.db_name
+    DATABASE_PORT       = tostring(module.database.db_instance_port)
+  } : {}
+}
+
+################################################################################
+# Streams
+################################################################################
+
+module "stream" {
+  source   = "./modules/stream"
+  for_each = local.streams
+
+  name                   = "${local.name_prefix}-${each.key}"
+  stream_mode            = var.stream_mode
+  shard_count            = var.stream_shard_count
+  retention_period_hours = var.stream_retention_hours
+  kms_key_arn            = aws_kms_key.this.arn
+}
+
+################################################################################
+# Database and its network
+################################################################################
+
+module "database" {
+  source = "./modules/database"
+
+  name            = local.name_prefix
+  kms_key_arn     = aws_kms_key.this.arn
+  create_instance = var.create_database
+
+  create_vpc         = var.create_vpc
+  vpc_cidr           = var.vpc_cidr
+  availability_zones = var.availability_zones
+  vpc_id             = var.vpc_id
+  subnet_ids         = var.subnet_ids
+
+  create_secrets_manager_endpoint = var.create_secrets_manager_endpoint
+
+  instance_class          = var.db_instance_class
+  allocated_storage       = var.db_allocated_storage
+  max_allocated_storage   = var.db_max_allocated_storage
+  multi_az                = var.db_multi_az
+  backup_retention_days   = var.db_backup_retention_days
+  deletion_protection     = var.db_deletion_protection
+  skip_final_snapshot     = var.db_skip_final_snapshot
+  log_retention_days      = var.log_retention_days
+  flow_log_retention_days = var.log_retention_days
+}
+
+################################################################################
+# Functions
+################################################################################
+
+module "function" {
+  source   = "./modules/function"
+  for_each = local.functions
+
+  function_name = "${local.name_prefix}-${each.key}"
+  description   = each.value.description
+  handler       = "${each.value.kind}.${each.key}.handler.handler"
+  package_path  = "${local.artifacts_dir}/${each.key}.zip"
+  runtime       = var.lambda_runtime
+  architecture  = var.lambda_architecture
+  memory_size   = each.value.memory_size
+  timeout       = each.value.timeout
+
+  reserved_concurrency  = lookup(var.reserved_concurrency, each.key, -1)
+  log_retention_days    = var.log_retention_days
+  json_logging          = var.enable_lambda_logging_config
+  application_log_level = var.application_log_level
+  kms_key_arn           = aws_kms_key.this.arn
+
+  environment = merge(
+    { STAGE = var.stage },
+    { for env, stream in try(each.value.stream_env, {}) : env => module.stream[stream].stream_name },
+    each.value.database ? local.database_env : {},
+  )
+
+  write_stream_arns = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
+  secret_arns       = each.value.database && var.create_database ? [module.database.master_user_secret_arn] : []
+
+  vpc = each.value.database ? {
+    subnet_ids         = module.database.subnet_ids
+    security_group_ids = [module.database.function_security_group_id]
+  } : null
+
+  create_function_url = try(each.value.function_url, false) && var.enable_function_urls
+
+  event_sources = {
+    for m in values(local.event_source_mappings) : m.stream => {
+      stream_arn                         = module.stream[m.stream].stream_arn
+      batch_size                         = m.batch_size
+      maximum_batching_window_in_seconds = m.maximum_batching_window_in_seconds
+      parallelization_factor             = m.parallelization_factor
+      maximum_retry_attempts             = m.maximum_retry_attempts
+      maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
+    } if m.function == each.key
+  }
+
+  tags = { Function = each.key }
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name        = local.name_prefix
+  kms_key_arn = aws_kms_key.this.arn
+
+  functions = { for k, f in module.function : k => f.function_name }
+  consumers = {
+    for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => module.function[f].function_name
+  }
+  streams = { for k, s in module.stream : k => s.stream_name }
+  on_failure_queues = merge([
+    for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }
+  ]...)
+
+  iterator_age_threshold_ms = var.alarm_iterator_age_ms
+  errors_threshold          = var.alarm_errors_threshold
+  throttles_threshold       = var.alarm_throttles_threshold
+  alarm_emails              = var.alarm_emails
+  create_dashboard          = var.create_dashboard
+}

@@ -1,0 +1,44 @@
+output "vpc_id" {
+  description = "VPC of the database and of the functions that reach it."
+  value       = local.vpc_id
+}
+
+output "subnet_ids" {
+  description = "Private subnets for the database and the VPC functions."
+  value       = local.subnet_ids
+}
+
+output "function_security_group_id" {
+  description = "Security group to attach to functions that reach the database."
+  value       = aws_security_group.functions.id
+}
+
+output "database_security_group_id" {
+  description = "Security group of the database instance."
+  value       = aws_security_group.database.id
+}
+
+output "db_instance_identifier" {
+  description = "RDS instance identifier, or null when no instance is created."
+  value       = try(aws_db_instance.this[0].identifier, null)
+}
+
+output "db_instance_address" {
+  description = "Host name of the database, or null when no instance is created."
+  value       = try(aws_db_instance.this[0].address, null)
+}
+
+output "db_instance_port" {
+  description = "Port of the database."
+  value       = var.port
+}
+
+output "db_name" {
+  description = "Name of the application database."
+  value       = var.database_name
+}
+
+output "master_user_secret_arn" {
+  description = "ARN of the Secrets Manager secret that RDS manages for the master user, or null when no instance is created."
+  value       = try(aws_db_instance.this[0].master_user_secret[0].secret_arn, null)
+}

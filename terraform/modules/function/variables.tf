@@ -1,0 +1,180 @@
+################################################################################
+# Function
+################################################################################
+
+variable "function_name" {
+  description = "(Required) Full Lambda function name, e.g. event-pipeline-qa-error_sink."
+  type        = string
+}
+
+variable "description" {
+  description = "Description shown in the Lambda console."
+  type        = string
+  default     = ""
+}
+
+variable "handler" {
+  description = "(Required) Handler string, <kind>.<name>.handler.handler (DESIGN §2)."
+  type        = string
+}
+
+variable "package_path" {
+  description = "(Required) Path to the deployment zip built by ./build.sh (target/<name>.zip)."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Lambda runtime identifier."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "architecture" {
+  description = "Instruction set the zip was built for: x86_64 or arm64."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory in MB (CPU scales with it)."
+  type        = number
+  default     = 256
+}
+
+variable "timeout" {
+  description = "Timeout in seconds."
+  type        = number
+  default     = 30
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions; -1 leaves the function on the unreserved pool, 0 stops it."
+  type        = number
+  default     = -1
+}
+
+variable "environment" {
+  description = "Environment variables (configuration only, never secrets: secrets are read from Secrets Manager at run time)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing mode: Active or PassThrough."
+  type        = string
+  default     = "Active"
+}
+
+################################################################################
+# Logging
+################################################################################
+
+variable "log_retention_days" {
+  description = "Retention of the function's log group, in days."
+  type        = number
+  default     = 365
+}
+
+variable "json_logging" {
+  description = "Set logging_config (JSON log format, log levels, explicit log group). Only the local rehearsal turns this off, because moto does not return LoggingConfig and every plan would show a change."
+  type        = bool
+  default     = true
+}
+
+variable "application_log_level" {
+  description = "Lowest application log level Lambda keeps when the JSON format is on."
+  type        = string
+  default     = "INFO"
+}
+
+variable "system_log_level" {
+  description = "Lowest Lambda platform log level kept when the JSON format is on."
+  type        = string
+  default     = "WARN"
+}
+
+################################################################################
+# Access
+################################################################################
+
+variable "kms_key_arn" {
+  description = "(Required) Project KMS key: encrypts environment variables, the log group and on-failure queues; the role may decrypt with it (encrypted streams and the database secret)."
+  type        = string
+}
+
+variable "write_stream_arns" {
+  description = "Kinesis streams this function writes to (PutRecord/PutRecords)."
+  type        = list(string)
+  default     = []
+}
+
+variable "secret_arns" {
+  description = "Secrets Manager secrets this function may read (GetSecretValue), e.g. the database master secret."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc" {
+  description = "Subnets and security groups for a function that reaches the database; null keeps it outside any VPC."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
+variable "create_function_url" {
+  description = "Create a function URL with AWS_IAM auth (callers sign requests with SigV4 and need lambda:InvokeFunctionUrl)."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Event sources
+################################################################################
+
+variable "event_sources" {
+  description = "Kinesis event source mappings for this function, keyed by the stream's short name. Each gets its own SQS on-failure queue."
+  type = map(object({
+    stream_arn                         = string
+    batch_size                         = optional(number, 100)
+    maximum_batching_window_in_seconds = optional(number, 1)
+    parallelization_factor             = optional(number, 1)
+    maximum_retry_attempts             = optional(number, 10)
+    maximum_record_age_in_seconds      = optional(number, 21600)
+    starting_position                  = optional(string, "TRIM_HORIZON")
+    enabled                            = optional(bool, true)
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([for s in values(var.event_sources) :
+      s.maximum_retry_attempts >= 0 && s.maximum_retry_attempts <= 10000
+    ])
+    error_message = "maximum_retry_attempts must be finite (0 to 10000) so a poison batch cannot block a shard forever."
+  }
+
+  validation {
+    condition = alltrue([for s in values(var.event_sources) :
+      s.maximum_record_age_in_seconds >= 60 && s.maximum_record_age_in_seconds <= 604800
+    ])
+    error_message = "maximum_record_age_in_seconds must be between 60 and 604800 (finite)."
+  }
+}
+
+variable "on_failure_retention_seconds" {
+  description = "How long on-failure records (pointers to the failed batch: shard, sequence numbers) stay in the queue."
+  type        = number
+  default     = 1209600
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this function."
+  type        = map(string)
+  default     = {}
+}

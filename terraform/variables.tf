@@ -1,0 +1,238 @@
+################################################################################
+# General
+################################################################################
+
+variable "project" {
+  description = "Project name: the first part of every resource name (<project>-<stage>-<name>)."
+  type        = string
+  default     = "event-pipeline"
+}
+
+variable "stage" {
+  description = "Deployment stage; also passed to every function as STAGE."
+  type        = string
+  default     = "qa"
+
+  validation {
+    condition     = contains(["qa", "prod"], var.stage)
+    error_message = "stage must be qa or prod."
+  }
+}
+
+variable "aws_region" {
+  description = "AWS region to deploy to."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (Project, Stage and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "artifacts_dir" {
+  description = "Directory holding the function zips built by ./build.sh; null means ../target relative to this module."
+  type        = string
+  default     = null
+}
+
+################################################################################
+# Local rehearsal (moto): leave these at their defaults for a real account
+################################################################################
+
+variable "aws_endpoint_url" {
+  description = "Send every AWS API call to this endpoint (a moto server for the local rehearsal). Empty: real AWS."
+  type        = string
+  default     = ""
+}
+
+variable "create_database" {
+  description = "Create the RDS instance. The rehearsal sets false (RDS against moto costs minutes of provider waits); the VPC and security groups are created either way."
+  type        = bool
+  default     = true
+}
+
+variable "enable_lambda_logging_config" {
+  description = "Give functions logging_config (JSON format, log levels). The rehearsal sets false: moto does not return LoggingConfig, so every plan would show a change."
+  type        = bool
+  default     = true
+}
+
+variable "enable_function_urls" {
+  description = "Create function URLs for functions that declare one (error_source)."
+  type        = bool
+  default     = true
+}
+
+variable "create_dashboard" {
+  description = "Create the CloudWatch dashboard."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Streams
+################################################################################
+
+variable "stream_mode" {
+  description = "Capacity mode of every stream: ON_DEMAND or PROVISIONED."
+  type        = string
+  default     = "ON_DEMAND"
+}
+
+variable "stream_shard_count" {
+  description = "Shards per stream when stream_mode is PROVISIONED."
+  type        = number
+  default     = 1
+}
+
+variable "stream_retention_hours" {
+  description = "Stream retention in hours: how long a batch that landed in an on-failure queue can still be replayed."
+  type        = number
+  default     = 168
+}
+
+################################################################################
+# Functions
+################################################################################
+
+variable "lambda_runtime" {
+  description = "Runtime of every function (matches the build image)."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "lambda_architecture" {
+  description = "Architecture of every function (matches the build): x86_64 or arm64."
+  type        = string
+  default     = "x86_64"
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function short name; a function not listed stays on the unreserved pool (-1)."
+  type        = map(number)
+  default     = {}
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group (functions, flow logs, PostgreSQL), in days."
+  type        = number
+  default     = 365
+}
+
+variable "application_log_level" {
+  description = "Lowest application log level kept by Lambda's JSON log format."
+  type        = string
+  default     = "INFO"
+}
+
+################################################################################
+# Database
+################################################################################
+
+variable "create_vpc" {
+  description = "Create the VPC (private subnets only) for the database. False: give vpc_id and subnet_ids."
+  type        = bool
+  default     = true
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the created VPC."
+  type        = string
+  default     = "10.20.0.0/16"
+}
+
+variable "availability_zones" {
+  description = "Zones for the created subnets (two or more); empty takes the region's first two zones by name."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_id" {
+  description = "Existing VPC when create_vpc is false."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Existing private subnets (two zones or more) when create_vpc is false."
+  type        = list(string)
+  default     = []
+}
+
+variable "create_secrets_manager_endpoint" {
+  description = "Create a Secrets Manager interface endpoint in the VPC (turn off when an existing VPC already has one)."
+  type        = bool
+  default     = true
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "db_allocated_storage" {
+  description = "Initial database storage in GiB."
+  type        = number
+  default     = 20
+}
+
+variable "db_max_allocated_storage" {
+  description = "Database storage autoscaling ceiling in GiB."
+  type        = number
+  default     = 100
+}
+
+variable "db_multi_az" {
+  description = "Run a database standby in a second availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_days" {
+  description = "Automated backup retention in days."
+  type        = number
+  default     = 14
+}
+
+variable "db_deletion_protection" {
+  description = "Protect the database from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "db_skip_final_snapshot" {
+  description = "Skip the final snapshot when the database is deleted."
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+variable "alarm_emails" {
+  description = "E-mail addresses notified by every alarm."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_iterator_age_ms" {
+  description = "Iterator age (ms) above which a consumer is alarmed as falling behind."
+  type        = number
+  default     = 300000
+}
+
+variable "alarm_errors_threshold" {
+  description = "Function errors per 5 minutes tolerated before alarming."
+  type        = number
+  default     = 0
+}
+
+variable "alarm_throttles_threshold" {
+  description = "Function throttles per 5 minutes tolerated before alarming."
+  type        = number
+  default     = 0
+}
