@@ -1,0 +1,487 @@
+"""Terraform: the local rehearsal against a moto server, checkov, and the stage tfvars (DESIGN §6).
+
+The rehearsal applies the real root module (QA settings plus environments/local.tfvars)
+to a moto server of its own, checks the result with boto3, re-plans expecting no
+changes, and destroys. Terraform's data dir, state and plans live in a temp folder,
+so the repository is never written to.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test.infra.helpers import REGION, ROOT, TERRAFORM_DIR
+
+# The rehearsal's first test carries plan and apply, its last the destroy: allow for them.
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
+
+TARGET_DIR = ROOT / "target"
+ENVIRONMENTS = TERRAFORM_DIR / "environments"
+QA_TFVARS = ENVIRONMENTS / "qa.tfvars"
+FUNCTION_KINDS = ("producers", "consumers", "utilities")
+STAGE = "qa"
+
+# Only these checks may fail with the QA settings: the deliberate QA relaxations
+# (log retention under a year, single-AZ database, no deletion protection).
+QA_RELAXATIONS = {"CKV_AWS_338", "CKV_AWS_157", "CKV_AWS_293"}
+
+
+# ---------------------------------------------------------------------------
+# Terraform runner
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Terraform:
+    """Runs terraform in terraform/ with the test's environment, recording how long each step took."""
+
+    binary: str
+    env: dict[str, str]
+    work: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(
+        self, step: str, *args: str, ok: tuple[int, ...] = (0,), timeout: int = 600
+    ) -> subprocess.CompletedProcess[str]:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [self.binary, f"-chdir={TERRAFORM_DIR}", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.timings[step] = self.timings.get(step, 0.0) + time.monotonic() - started
+        if proc.returncode not in ok:
+            pytest.fail(
+                f"terraform {step} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-6000:]}"
+                f"\n--- stderr ---\n{proc.stderr[-6000:]}",
+                pytrace=False,
+            )
+        return proc
+
+    def report(self) -> str:
+        return ", ".join(f"{step} {seconds:.1f}s" for step, seconds in self.timings.items())
+
+
+@pytest.fixture(scope="module")
+def terraform(terraform_bin: str, tf_env: dict[str, str], tf_work: Path) -> Iterator[Terraform]:
+    """An initialised working directory (providers from the local mirror when it exists)."""
+    tf = Terraform(terraform_bin, tf_env, tf_work)
+    # readonly: the committed lock file is used as is and never rewritten.
+    tf.run("init", "init", "-input=false", "-no-color", "-lockfile=readonly")
+    yield tf
+    print(f"\nterraform timings: {tf.report()}")
+
+
+# ---------------------------------------------------------------------------
+# Function zips
+# ---------------------------------------------------------------------------
+
+
+def function_folders() -> dict[str, Path]:
+    """Every function folder with a handler.py, by name (the rule ./build.sh --all follows)."""
+    return {
+        handler.parent.name: handler.parent
+        for kind in FUNCTION_KINDS
+        for handler in sorted((ROOT / kind).glob("*/handler.py"))
+    }
+
+
+def missing_artifacts(names: list[str]) -> list[str]:
+    return [
+        f"target/{name}{suffix}"
+        for name in names
+        for suffix in (".zip", ".json")
+        if not (TARGET_DIR / f"{name}{suffix}").is_file()
+    ]
+
+
+def build_missing(names: list[str]) -> None:
+    """Run ./build.sh --all when any zip or metadata file is missing (skip if there is no build.sh yet)."""
+    if not missing_artifacts(names):
+        return
+    build = ROOT / "build.sh"
+    if not build.is_file():
+        pytest.skip(f"{', '.join(missing_artifacts(names))} missing and ./build.sh does not exist yet")
+    proc = subprocess.run(
+        ["bash", str(build), "--all"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"./build.sh --all failed ({proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
+    if still := missing_artifacts(names):
+        pytest.fail(f"./build.sh --all did not produce {', '.join(still)}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def artifacts(tf_work: Path) -> dict[str, dict[str, Any]]:
+    """target/<name>.json of every function, with the zips copied into the work folder.
+
+    Terraform hashes the zips at plan time and again at apply time; a rebuild of
+    target/ in between (another test run) would make the apply fail, so the rehearsal
+    deploys a private copy, checked against its metadata.
+    """
+    names = sorted(function_folders())
+    if not names:
+        pytest.skip("no function folders with a handler.py yet")
+    build_missing(names)
+    copy = tf_work / "artifacts"
+    copy.mkdir(exist_ok=True)
+    metadata: dict[str, dict[str, Any]] = {}
+    for name in names:
+        for _attempt in range(5):
+            meta = json.loads((TARGET_DIR / f"{name}.json").read_text())
+            shutil.copyfile(TARGET_DIR / f"{name}.zip", copy / f"{name}.zip")
+            if hashlib.sha256((copy / f"{name}.zip").read_bytes()).hexdigest() == sha256_hex(meta):
+                break
+            time.sleep(1)  # caught a rebuild between the two files
+        else:
+            pytest.fail(f"target/{name}.zip does not match the sha256 in target/{name}.json", pytrace=False)
+        metadata[name] = meta
+    return metadata
+
+
+def sha256_hex(metadata: dict[str, Any]) -> str:
+    digest = str(metadata["sha256"])
+    if re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+        return digest.lower()
+    return base64.b64decode(digest).hex()
+
+
+def lambda_code_sha256(metadata: dict[str, Any]) -> str:
+    """The zip's SHA-256 as Lambda reports it (base64); build metadata may carry hex or base64."""
+    return base64.b64encode(bytes.fromhex(sha256_hex(metadata))).decode()
+
+
+# ---------------------------------------------------------------------------
+# The rehearsal: plan, apply, (checks), destroy
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Rehearsal:
+    terraform: Terraform
+    endpoint: str
+    outputs: dict[str, Any]
+    plan_args: list[str]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="module")
+def rehearsal(terraform: Terraform, moto_endpoint: str, artifacts: dict[str, dict[str, Any]]) -> Iterator[Rehearsal]:
+    """The root module planned and applied to moto; destroyed (and checked gone) afterwards."""
+    state = terraform.work / "terraform.tfstate"
+    plan = terraform.work / "apply.tfplan"
+    common = [f"-state={state}", "-input=false", "-no-color", "-parallelism=20"]
+    plan_args = [
+        f"-var-file={QA_TFVARS}",
+        f"-var-file={ENVIRONMENTS / 'local.tfvars'}",
+        f"-var=aws_endpoint_url={moto_endpoint}",
+        f"-var=artifacts_dir={terraform.work / 'artifacts'}",
+        *common,
+    ]
+    terraform.run("plan", "plan", *plan_args, f"-out={plan}")
+    try:
+        terraform.run("apply", "apply", *common, str(plan))
+        outputs = json.loads(terraform.run("output", "output", f"-state={state}", "-json").stdout)
+        yield Rehearsal(terraform, moto_endpoint, {k: v["value"] for k, v in outputs.items()}, plan_args)
+    finally:
+        terraform.run("destroy", "destroy", *plan_args, "-auto-approve")
+
+    # Nothing of the stage is left behind.
+    left = Rehearsal(terraform, moto_endpoint, {}, plan_args)
+    functions = left.client("lambda").list_functions()["Functions"]
+    assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(f"event-pipeline-{STAGE}-")] == []
+    assert left.client("kinesis").list_streams()["StreamNames"] == []
+
+
+# ---------------------------------------------------------------------------
+# Static checks
+# ---------------------------------------------------------------------------
+
+
+def test_fmt_is_clean(terraform_bin: str, tf_env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [terraform_bin, f"-chdir={TERRAFORM_DIR}", "fmt", "-check", "-recursive", "-diff", "-no-color"],
+        env=tf_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, f"terraform fmt -recursive terraform would change:\n{proc.stdout}"
+
+
+def test_validate_passes(terraform: Terraform) -> None:
+    proc = terraform.run("validate", "validate", "-json", "-no-color", ok=(0, 1))
+    result = json.loads(proc.stdout)
+    assert result["valid"], json.dumps(result["diagnostics"], indent=2)
+    assert result["warning_count"] == 0, json.dumps(result["diagnostics"], indent=2)
+
+
+def tfvars_keys(path: Path) -> set[str]:
+    """Top-level assignments of a tfvars file (names at the start of a line, before '=')."""
+    return set(re.findall(r"^([A-Za-z_][A-Za-z0-9_-]*)\s*=", path.read_text(), flags=re.MULTILINE))
+
+
+def tfvars_value(path: Path, key: str) -> str:
+    """The value of a simple assignment (a string, number or bool, at any depth) in a tfvars file."""
+    match = re.search(rf'^\s*{re.escape(key)}\s*=\s*"?([^"#\s]+)"?', path.read_text(), flags=re.MULTILINE)
+    assert match, f"{path.name} does not set {key}"
+    return match.group(1)
+
+
+def test_qa_and_prod_tfvars_set_the_same_variables() -> None:
+    qa, prod = tfvars_keys(ENVIRONMENTS / "qa.tfvars"), tfvars_keys(ENVIRONMENTS / "prod.tfvars")
+    assert qa, "qa.tfvars sets nothing"
+    assert qa == prod, f"only in qa: {sorted(qa - prod)}; only in prod: {sorted(prod - qa)}"
+
+
+def test_tfvars_only_set_declared_variables() -> None:
+    declared = set(re.findall(r'^variable\s+"([^"]+)"', (TERRAFORM_DIR / "variables.tf").read_text(), re.MULTILINE))
+    for name in ("qa", "prod", "local"):
+        unknown = tfvars_keys(ENVIRONMENTS / f"{name}.tfvars") - declared
+        assert not unknown, f"{name}.tfvars sets undeclared variables {sorted(unknown)}"
+
+
+# ---------------------------------------------------------------------------
+# checkov
+# ---------------------------------------------------------------------------
+
+
+def find_checkov() -> str | None:
+    """checkov from $CHECKOV, PATH, or the project's own venv under .cache/ (see terraform/README.md)."""
+    for candidate in (
+        os.environ.get("CHECKOV"),
+        shutil.which("checkov"),
+        str(ROOT / ".cache" / "checkov-venv" / "bin" / "checkov"),
+    ):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def checkov() -> str:
+    path = find_checkov()
+    if path is None:
+        pytest.skip(
+            "checkov not found: set CHECKOV=/path/to/checkov or put it on PATH "
+            "(python -m venv .cache/checkov-venv && .cache/checkov-venv/bin/pip install checkov)"
+        )
+    return path
+
+
+@functools.cache
+def run_checkov(checkov: str, var_file: Path | None) -> dict[str, Any]:
+    """checkov's terraform results for terraform/, optionally with a tfvars file (once per run)."""
+    args = [checkov, "-d", str(TERRAFORM_DIR), "--framework", "terraform", "--skip-download", "-o", "json"]
+    if var_file is not None:
+        args += ["--var-file", str(var_file)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode in (0, 1), f"checkov crashed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    report = json.loads(proc.stdout)
+    if isinstance(report, list):  # one entry per framework
+        report = next(r for r in report if r.get("check_type") == "terraform")
+    return dict(report["results"]) | {"summary": report.get("summary", {})}
+
+
+def describe(checks: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in checks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tfvars", [None, "prod.tfvars"], ids=["defaults", "prod"])
+def test_checkov_has_no_failed_checks(checkov: str, tfvars: str | None) -> None:
+    results = run_checkov(checkov, ENVIRONMENTS / tfvars if tfvars else None)
+    print(f"\ncheckov ({tfvars or 'defaults'}): {results['summary']}")
+    assert results["failed_checks"] == [], describe(results["failed_checks"])
+    assert results["passed_checks"], "checkov passed nothing: did it scan terraform/?"
+
+
+@pytest.mark.slow
+def test_checkov_qa_fails_only_on_intended_relaxations(checkov: str) -> None:
+    results = run_checkov(checkov, QA_TFVARS)
+    print(f"\ncheckov (qa): {results['summary']}")
+    unexpected = [c for c in results["failed_checks"] if c["check_id"] not in QA_RELAXATIONS]
+    assert unexpected == [], describe(unexpected)
+
+
+@pytest.mark.slow
+def test_every_checkov_skip_gives_a_reason(checkov: str) -> None:
+    skip = re.compile(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?")
+    found = 0
+    for path in sorted(TERRAFORM_DIR.rglob("*.tf")):
+        if ".terraform" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for match in skip.finditer(line):
+                found += 1
+                where = f"{path.relative_to(ROOT)}:{number}"
+                assert re.fullmatch(r"CKV2?_AWS_\d+", match.group(1)), f"{where}: unknown check id {match.group(1)}"
+                assert (match.group(2) or "").strip(), f"{where}: skip of {match.group(1)} gives no reason"
+                assert line.lstrip().startswith("#checkov:skip="), f"{where}: write skips as '#checkov:skip=ID:reason'"
+
+    results = run_checkov(checkov, None)
+    assert len({(c["check_id"], c["resource"]) for c in results["skipped_checks"]}) >= found > 0
+    for check in results["skipped_checks"]:
+        assert (check.get("check_result", {}).get("suppress_comment") or "").strip(), describe([check])
+
+
+# ---------------------------------------------------------------------------
+# The rehearsal's checks
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_streams_exist_encrypted(rehearsal: Rehearsal) -> None:
+    kinesis = rehearsal.client("kinesis")
+    assert rehearsal.outputs["stream_names"], "no streams"
+    assert rehearsal.outputs["stream_names"]["errors"] == f"event-pipeline-{STAGE}-errors"
+    for name in rehearsal.outputs["stream_names"].values():
+        summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        assert summary["StreamStatus"] == "ACTIVE"
+        assert summary["EncryptionType"] == "KMS"
+        assert summary["KeyId"] == rehearsal.outputs["kms_key_arn"]
+        assert summary["StreamModeDetails"]["StreamMode"] == tfvars_value(QA_TFVARS, "stream_mode")
+        assert summary["RetentionPeriodHours"] == int(tfvars_value(QA_TFVARS, "stream_retention_hours"))
+
+
+@pytest.mark.slow
+def test_functions_run_the_built_zips(rehearsal: Rehearsal, artifacts: dict[str, dict[str, Any]]) -> None:
+    lam = rehearsal.client("lambda")
+    deployed = rehearsal.outputs["function_names"]
+    assert set(deployed) <= set(artifacts), f"functions without a zip: {sorted(set(deployed) - set(artifacts))}"
+    assert {"error_source", "error_sink", "migrate", "read_table", "reset_table"} <= set(deployed)
+    for name, function_name in deployed.items():
+        assert function_name == f"event-pipeline-{STAGE}-{name}"
+        config = lam.get_function(FunctionName=function_name)["Configuration"]
+        meta = artifacts[name]
+        assert config["CodeSha256"] == lambda_code_sha256(meta), f"{name}: deployed code is not target/{name}.zip"
+        assert config["Handler"] == meta["handler"]
+        assert config["Runtime"] == meta["runtime"]
+        assert config["Architectures"] == [meta["architecture"]]
+        assert config["Environment"]["Variables"]["STAGE"] == STAGE
+        assert config["KMSKeyArn"] == rehearsal.outputs["kms_key_arn"]
+        assert config["TracingConfig"]["Mode"] == "Active"
+
+
+@pytest.mark.slow
+def test_functions_are_wired_to_streams_and_vpc(rehearsal: Rehearsal) -> None:
+    lam = rehearsal.client("lambda")
+    names = rehearsal.outputs["function_names"]
+    source = lam.get_function(FunctionName=names["error_source"])
+    assert source["Configuration"]["Environment"]["Variables"]["STREAM_NAME"] == f"event-pipeline-{STAGE}-errors"
+    assert not source["Configuration"].get("VpcConfig", {}).get("SubnetIds")
+    reserved = int(tfvars_value(QA_TFVARS, "error_source"))  # in reserved_concurrency
+    assert source["Concurrency"]["ReservedConcurrentExecutions"] == reserved
+    assert "error_source" in rehearsal.outputs["function_urls"]
+    assert lam.get_function_url_config(FunctionName=names["error_source"])["AuthType"] == "AWS_IAM"
+    for name in ("error_sink", "migrate", "read_table", "reset_table"):
+        vpc = lam.get_function(FunctionName=names[name])["Configuration"]["VpcConfig"]
+        assert len(vpc["SubnetIds"]) >= 2, f"{name} is not in the private subnets"
+        assert vpc["SecurityGroupIds"], f"{name} has no security group"
+
+
+@pytest.mark.slow
+def test_every_event_source_mapping_is_reliable(rehearsal: Rehearsal) -> None:
+    lam, sqs = rehearsal.client("lambda"), rehearsal.client("sqs")
+    mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+    assert len(mappings) == len(rehearsal.outputs["event_source_mapping_uuids"]) >= 1
+    for mapping in mappings:
+        where = f"{mapping['FunctionArn']} <- {mapping['EventSourceArn']}"
+        assert mapping["BisectBatchOnFunctionError"] is True, where
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], where
+        assert 0 <= mapping["MaximumRetryAttempts"] <= 10000, where
+        assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 604800, where
+        assert mapping["StartingPosition"] == "TRIM_HORIZON", where
+        assert mapping["ParallelizationFactor"] >= 1, where
+        assert mapping["MaximumBatchingWindowInSeconds"] >= 0, where
+        destination = mapping["DestinationConfig"]["OnFailure"]["Destination"]
+        assert destination.startswith("arn:aws:sqs:"), where
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[1])["QueueUrl"],
+            AttributeNames=["KmsMasterKeyId"],
+        )["Attributes"]
+        assert attributes["KmsMasterKeyId"] == rehearsal.outputs["kms_key_arn"], where
+
+
+@pytest.mark.slow
+def test_roles_grant_no_wildcard_resources(rehearsal: Rehearsal) -> None:
+    iam = rehearsal.client("iam")
+    for function_name in rehearsal.outputs["function_names"].values():
+        document = iam.get_role_policy(RoleName=function_name, PolicyName="least-privilege")["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        for statement in document["Statement"]:
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "*" in resources:
+                assert all(a.startswith("xray:") for a in actions), f"{function_name}: {statement}"
+
+    producer_role = rehearsal.outputs["function_names"]["error_source"]
+    producer = iam.get_role_policy(RoleName=producer_role, PolicyName="least-privilege")
+    document = producer["PolicyDocument"]
+    if isinstance(document, str):
+        document = json.loads(document)
+    writes = [s for s in document["Statement"] if "kinesis:PutRecords" in s["Action"]]
+    assert writes and writes[0]["Resource"] == rehearsal.outputs["stream_arns"]["errors"]
+
+
+@pytest.mark.slow
+def test_monitoring_covers_every_function_and_queue(rehearsal: Rehearsal) -> None:
+    cloudwatch, lam = rehearsal.client("cloudwatch"), rehearsal.client("lambda")
+    prefix = f"event-pipeline-{STAGE}-"
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for alarm in alarms:
+        by_metric.setdefault(alarm["MetricName"], []).append(alarm)
+        assert alarm["AlarmActions"] == [rehearsal.outputs["alarm_topic_arn"]], alarm["AlarmName"]
+
+    def watched(metric: str) -> set[str]:
+        return {d["Value"] for a in by_metric.get(metric, []) for d in a["Dimensions"]}
+
+    functions = set(rehearsal.outputs["function_names"].values())
+    consumers = {m["FunctionArn"].rsplit(":", 1)[1] for m in lam.list_event_source_mappings()["EventSourceMappings"]}
+    assert watched("Errors") == functions
+    assert watched("Throttles") == functions
+    assert watched("IteratorAge") == consumers
+    assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(rehearsal.outputs["on_failure_queue_urls"])
+    # The consumer's EMF metric: namespace EventPipeline, one dimension Service = the short name.
+    assert watched("DeadLetters") == {c.removeprefix(prefix) for c in consumers}
+    for alarm in by_metric["DeadLetters"]:
+        assert alarm["Namespace"] == "EventPipeline"
+        assert [d["Name"] for d in alarm["Dimensions"]] == ["Service"]
+    body = cloudwatch.get_dashboard(DashboardName=rehearsal.outputs["dashboard_name"])["DashboardBody"]
+    for name in ("RecordsIn", "RowsWritten", "DuplicatesSkipped", "DeadLetters", "IteratorAge"):
+        assert f'"{name}"' in body, f"dashboard lacks {name}"
+
+
+@pytest.mark.slow
+def test_replan_shows_no_changes(rehearsal: Rehearsal) -> None:
+    proc = rehearsal.terraform.run("re-plan", "plan", *rehearsal.plan_args, "-detailed-exitcode", ok=(0, 2))
+    assert proc.returncode == 0, f"the second plan wants changes:\n{proc.stdout[-6000:]}"
