@@ -23,7 +23,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def write(cur: Any) -> transform.Outcome:
         rows = itertools.chain(plan.rows[:], pending)  # a retried attempt first resends what the failed one read
-        written, rejected = db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
+        written, rejected = db.insert_or_reject(
+            cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=transform.copy_line
+        )
         dead = plan.dead_letters + transform.refused(plan, rejected, arn)
         db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
         return transform.Outcome(plan.records_in, written, len(plan.rows) - len(rejected) - written, len(dead))
