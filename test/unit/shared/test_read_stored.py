@@ -212,6 +212,14 @@ def test_raw_bytes(data):
     assert_same(data)
 
 
+@pytest.mark.parametrize("digits", [4299, 4300, 4301, 6000])
+@pytest.mark.parametrize("number", [b"%s", b"-%s", b"1.%se5", b"0.%s", b"%se-400"])
+def test_long_numbers(digits, number):
+    """Python refuses integers past 4,300 digits (a decode error); long mantissas must round as the stdlib's."""
+    spelt = number.replace(b"%s", b"9" * digits)
+    assert_same(wire(error_event(1)).replace(b'"context":{', b'"context":{"n":' + spelt + b","))
+
+
 def test_missing_fields_each_in_turn():
     for name in error_event(1):
         event = error_event(1)
