@@ -39,7 +39,7 @@ def _versions(database_url: str) -> str:
     conn.close()
     packages = ", ".join(
         f"{name} {metadata.version(name)}"
-        for name in ("boto3", "protobuf", "psycopg2-binary", "aws-kinesis-agg", "moto", "orjson")
+        for name in ("boto3", "protobuf", "psycopg2-binary", "aws-kinesis-agg", "pybase64", "msgspec", "moto", "orjson")
         if _installed(name)
     )
     return (
