@@ -1,12 +1,14 @@
 # One Lambda function from a ./build.sh zip, with its own least-privilege role, a log
 # group with retention, and optionally Kinesis event source mappings (each with an SQS
-# on-failure destination) and an IAM-authenticated function URL.
+# on-failure destination), an SQS on-failure destination for asynchronous invocations,
+# and an IAM-authenticated function URL.
 
 data "aws_partition" "current" {}
 
 locals {
   reads_streams = length(var.event_sources) > 0
   writes        = length(var.write_stream_arns) > 0
+  publishes     = length(var.publish_topic_arns) > 0
 }
 
 ################################################################################
@@ -52,10 +54,10 @@ data "aws_iam_policy_document" "this" {
   }
 
   dynamic "statement" {
-    for_each = local.writes || local.reads_streams ? [1] : []
+    for_each = local.writes || local.reads_streams || local.publishes || var.async_on_failure ? [1] : []
     content {
       sid = "ProjectKeyEncrypt"
-      # Writing to an encrypted stream or to an encrypted on-failure queue.
+      # Writing to an encrypted stream, topic or on-failure queue.
       actions   = ["kms:GenerateDataKey"]
       resources = [var.kms_key_arn]
     }
@@ -88,6 +90,25 @@ data "aws_iam_policy_document" "this" {
       sid       = "SendFailedBatchPointers"
       actions   = ["sqs:SendMessage"]
       resources = [for q in aws_sqs_queue.on_failure : q.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.async_on_failure ? [1] : []
+    content {
+      sid = "SendFailedAsyncEvents"
+      # Lambda delivers a failed asynchronous event to the destination with the function's role.
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.async_on_failure[0].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.publishes ? [1] : []
+    content {
+      sid       = "PublishTopics"
+      actions   = ["sns:Publish"]
+      resources = var.publish_topic_arns
     }
   }
 
@@ -132,7 +153,7 @@ resource "aws_cloudwatch_log_group" "this" {
 ################################################################################
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116:No async invocations: stream batches fail over to the event source mapping's SQS on-failure destination, HTTP/direct invokes are synchronous and answer the caller.
+  #checkov:skip=CKV_AWS_116:Failures go to SQS on-failure destinations instead of a DLQ: per event source mapping for stream batches, and per function (async_on_failure, aws_lambda_function_event_invoke_config) for asynchronous callers such as CloudWatch Logs; HTTP/direct invokes are synchronous and answer the caller.
   #checkov:skip=CKV_AWS_272:Zips are built deterministically in CI and pinned by source_code_hash (sha256); AWS Signer would need S3-hosted artifacts, which this project does not use.
   #checkov:skip=CKV_AWS_117:Only functions that reach the database run in the VPC; producers call the public Kinesis API and would otherwise need a NAT gateway or endpoints for no benefit.
   function_name = var.function_name
@@ -223,6 +244,10 @@ resource "aws_lambda_event_source_mapping" "this" {
   maximum_batching_window_in_seconds = each.value.maximum_batching_window_in_seconds
   parallelization_factor             = each.value.parallelization_factor
 
+  # Stateful aggregation: Lambda passes the handler's state between the invocations
+  # of one window per shard and marks the last one isFinalInvokeForWindow.
+  tumbling_window_in_seconds = each.value.tumbling_window_in_seconds
+
   # Reliability (DESIGN §4, §6): the handler reports poison records itself
   # (dead_letters) and only raises on infrastructure errors; those batches are
   # retried, split in halves to isolate a bad record, bounded in attempts and age,
@@ -239,5 +264,38 @@ resource "aws_lambda_event_source_mapping" "this" {
   }
 
   # Lambda checks at creation that the role can read the stream.
+  depends_on = [aws_iam_role_policy.this]
+}
+
+################################################################################
+# Asynchronous invocations (e.g. CloudWatch Logs subscriptions)
+################################################################################
+
+# An event that still fails after Lambda's retries (or grows too old) lands here with
+# the request payload and the error, so it can be inspected and invoked again.
+resource "aws_sqs_queue" "async_on_failure" {
+  count = var.async_on_failure ? 1 : 0
+
+  name                              = "${var.function_name}-async-failures"
+  message_retention_seconds         = var.on_failure_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = var.tags
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  count = var.async_on_failure ? 1 : 0
+
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = var.async_maximum_retry_attempts
+  maximum_event_age_in_seconds = var.async_maximum_event_age_in_seconds
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.async_on_failure[0].arn
+    }
+  }
+
+  # Lambda checks that the role may send to the destination.
   depends_on = [aws_iam_role_policy.this]
 }

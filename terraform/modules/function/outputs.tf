@@ -52,3 +52,13 @@ output "on_failure_queue_urls" {
   description = "URLs of the SQS on-failure queues, keyed like var.event_sources."
   value       = { for k, q in aws_sqs_queue.on_failure : k => q.url }
 }
+
+output "async_on_failure_queue_name" {
+  description = "Name of the SQS on-failure queue for asynchronous invocations, or null."
+  value       = try(aws_sqs_queue.async_on_failure[0].name, null)
+}
+
+output "async_on_failure_queue_url" {
+  description = "URL of the SQS on-failure queue for asynchronous invocations, or null."
+  value       = try(aws_sqs_queue.async_on_failure[0].url, null)
+}

@@ -113,6 +113,12 @@ variable "write_stream_arns" {
   default     = []
 }
 
+variable "publish_topic_arns" {
+  description = "SNS topics this function publishes to (sns:Publish)."
+  type        = list(string)
+  default     = []
+}
+
 variable "secret_arns" {
   description = "Secrets Manager secrets this function may read (GetSecretValue), e.g. the database master secret."
   type        = list(string)
@@ -147,10 +153,18 @@ variable "event_sources" {
     parallelization_factor             = optional(number, 1)
     maximum_retry_attempts             = optional(number, 10)
     maximum_record_age_in_seconds      = optional(number, 21600)
+    tumbling_window_in_seconds         = optional(number)
     starting_position                  = optional(string, "TRIM_HORIZON")
     enabled                            = optional(bool, true)
   }))
   default = {}
+
+  validation {
+    condition = alltrue([for s in values(var.event_sources) :
+      coalesce(s.tumbling_window_in_seconds, 60) >= 1 && coalesce(s.tumbling_window_in_seconds, 60) <= 900
+    ])
+    error_message = "tumbling_window_in_seconds must be null (no window) or between 1 and 900."
+  }
 
   validation {
     condition = alltrue([for s in values(var.event_sources) :
@@ -167,8 +181,36 @@ variable "event_sources" {
   }
 }
 
+variable "async_on_failure" {
+  description = "The function is invoked asynchronously (e.g. by a CloudWatch Logs subscription): give it an SQS on-failure destination for events that still fail after Lambda's retries."
+  type        = bool
+  default     = false
+}
+
+variable "async_maximum_retry_attempts" {
+  description = "Retries of a failed asynchronous invocation (0 to 2) before it goes to the on-failure queue."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.async_maximum_retry_attempts >= 0 && var.async_maximum_retry_attempts <= 2
+    error_message = "async_maximum_retry_attempts must be between 0 and 2."
+  }
+}
+
+variable "async_maximum_event_age_in_seconds" {
+  description = "How long Lambda keeps retrying an asynchronous event (60 to 21600 seconds) before it goes to the on-failure queue."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.async_maximum_event_age_in_seconds >= 60 && var.async_maximum_event_age_in_seconds <= 21600
+    error_message = "async_maximum_event_age_in_seconds must be between 60 and 21600."
+  }
+}
+
 variable "on_failure_retention_seconds" {
-  description = "How long on-failure records (pointers to the failed batch: shard, sequence numbers) stay in the queue."
+  description = "How long on-failure records (pointers to a failed batch: shard, sequence numbers; or a failed asynchronous event) stay in the queues."
   type        = number
   default     = 1209600
 }
