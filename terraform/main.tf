@@ -17,6 +17,7 @@ locals {
   #   database    runs in the VPC with DATABASE_* settings and may read the secret
   #   stream_env  environment variable => stream short name; grants write access
   #   function_url  IAM-authenticated HTTPS endpoint (SigV4) for HTTP clients
+  #   dead_letters  routes poison records to the dead_letters table (EMF DeadLetters alarm)
   functions = {
     error_source = {
       kind         = "producers"
@@ -28,11 +29,12 @@ locals {
       function_url = true
     }
     error_sink = {
-      kind        = "consumers"
-      description = "Writes error events from the errors stream to PostgreSQL, idempotently, with dead letters."
-      memory_size = 1024
-      timeout     = 120
-      database    = true
+      kind         = "consumers"
+      description  = "Writes error events from the errors stream to PostgreSQL, idempotently, with dead letters."
+      memory_size  = 1024
+      timeout      = 120
+      database     = true
+      dead_letters = true
     }
     migrate = {
       kind        = "utilities"
@@ -191,7 +193,8 @@ module "monitoring" {
   consumers = {
     for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => module.function[f].function_name
   }
-  streams = { for k, s in module.stream : k => s.stream_name }
+  dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if try(f.dead_letters, false) }
+  streams               = { for k, s in module.stream : k => s.stream_name }
   on_failure_queues = merge([
     for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }
   ]...)

@@ -106,7 +106,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  for_each = var.consumers
+  for_each = var.dead_letter_consumers
 
   alarm_name        = "${var.name}-${each.key}-dead-letters"
   alarm_description = "${each.value} routed poison records to the dead_letters table."
@@ -143,7 +143,7 @@ locals {
         stat    = "Sum"
         period  = 60
         view    = "timeSeries"
-        metrics = [for p in setproduct(keys(var.consumers), local.flow_metric_names) : [var.metric_namespace, p[1], "Service", p[0]]]
+        metrics = [for p in setproduct(keys(var.dead_letter_consumers), local.flow_metric_names) : [var.metric_namespace, p[1], "Service", p[0]]]
       }
     },
     {

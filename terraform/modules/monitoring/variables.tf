@@ -14,7 +14,13 @@ variable "functions" {
 }
 
 variable "consumers" {
-  description = "Stream consumers to watch for iterator age and dead letters: short name (the EMF Service dimension) => Lambda function name."
+  description = "Stream consumers to watch for iterator age: short name => Lambda function name."
+  type        = map(string)
+  default     = {}
+}
+
+variable "dead_letter_consumers" {
+  description = "Consumers that route poison records to the dead_letters table and emit the flow metrics (RecordsIn, RowsWritten, DuplicatesSkipped, DeadLetters): short name (the EMF Service dimension) => Lambda function name."
   type        = map(string)
   default     = {}
 }
