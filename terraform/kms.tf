@@ -1,6 +1,6 @@
 # One customer managed key per project and stage. It encrypts the streams, the
 # database (storage, Performance Insights, the master secret), log groups, function
-# environments, on-failure queues and the alarm topic. Functions get kms:Decrypt /
+# environments, on-failure queues, the alarm topic and the alert topic. Functions get kms:Decrypt /
 # kms:GenerateDataKey on it through their own roles (modules/function).
 
 data "aws_caller_identity" "current" {}
@@ -38,7 +38,11 @@ resource "aws_kms_key" "this" {
         Resource  = "*"
         Condition = {
           ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*${local.name_prefix}*"
+            # The stage's own groups, and the subscribed groups created in log_subscriptions.tf.
+            "kms:EncryptionContext:aws:logs:arn" = concat(
+              ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*${local.name_prefix}*"],
+              [for name, s in var.log_subscriptions : local.log_group_arns[name] if s.create_log_group],
+            )
           }
         }
       },

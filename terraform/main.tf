@@ -1,6 +1,7 @@
-# The event pipeline (DESIGN §6): streams, the database, one function per entry of
-# local.functions, event source mappings from local.event_source_mappings, and
-# monitoring. Environment differences live in environments/<stage>.tfvars only.
+# The event pipeline (DESIGN §6): streams, topics, the database, one function per entry
+# of local.functions, event source mappings from local.event_source_mappings, and
+# monitoring (log subscriptions are in log_subscriptions.tf). Environment differences
+# live in environments/<stage>.tfvars only.
 
 locals {
   name_prefix   = "${var.project}-${var.stage}"
@@ -11,12 +12,21 @@ locals {
     errors = {}
   }
 
+  # SNS topics functions publish to: short name => settings. FIFO topics deduplicate
+  # on the MessageDeduplicationId the publisher sends (never on content).
+  topics = {
+    alerts = { fifo = true }
+  }
+
   # Functions: short name (the folder name, the zip name and the EMF Service
   # dimension) => settings. Adding a function means adding one entry here.
   #   kind        producers | consumers | utilities (handler <kind>.<name>.handler.handler)
   #   database    runs in the VPC with DATABASE_* settings and may read the secret
   #   stream_env  environment variable => stream short name; grants write access
+  #   topic_env   environment variable => topic short name (its ARN); grants sns:Publish
+  #   environment other environment variables (plain configuration, never secrets)
   #   function_url  IAM-authenticated HTTPS endpoint (SigV4) for HTTP clients
+  #   async       invoked asynchronously (CloudWatch Logs): failed events go to an SQS queue
   #   dead_letters  routes poison records to the dead_letters table (EMF DeadLetters alarm)
   functions = {
     error_source = {
@@ -28,6 +38,15 @@ locals {
       stream_env   = { STREAM_NAME = "errors" }
       function_url = true
     }
+    log_source = {
+      kind        = "producers"
+      description = "Turns CloudWatch Logs subscription deliveries into error events on the errors stream."
+      memory_size = 256
+      timeout     = 60
+      database    = false
+      stream_env  = { STREAM_NAME = "errors" }
+      async       = true
+    }
     error_sink = {
       kind         = "consumers"
       description  = "Writes error events from the errors stream to PostgreSQL, idempotently, with dead letters."
@@ -35,6 +54,15 @@ locals {
       timeout      = 120
       database     = true
       dead_letters = true
+    }
+    error_alert = {
+      kind        = "consumers"
+      description = "Counts errors per source in tumbling windows; one SNS alert per source and window over the threshold."
+      memory_size = 256
+      timeout     = 60
+      database    = false
+      topic_env   = { ALERT_TOPIC_ARN = "alerts" }
+      environment = { ALERT_THRESHOLD = tostring(var.alert_threshold) }
     }
     migrate = {
       kind        = "utilities"
@@ -61,6 +89,8 @@ locals {
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have
   # any number of readers, each with its own checkpoint and on-failure queue.
+  #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
+  #                               passes between invocations (isFinalInvokeForWindow)
   event_source_mappings = {
     error_sink_errors = {
       function                           = "error_sink"
@@ -70,6 +100,19 @@ locals {
       parallelization_factor             = 2
       maximum_retry_attempts             = 10
       maximum_record_age_in_seconds      = 21600
+      tumbling_window_in_seconds         = null
+    }
+    # Windows and the alert's deduplication id are per shard: one batch at a time
+    # per shard (parallelization 1) keeps one window state per shard.
+    error_alert_errors = {
+      function                           = "error_alert"
+      stream                             = "errors"
+      batch_size                         = 500
+      maximum_batching_window_in_seconds = 5
+      parallelization_factor             = 1
+      maximum_retry_attempts             = 10
+      maximum_record_age_in_seconds      = 21600
+      tumbling_window_in_seconds         = 60
     }
   }
 
@@ -94,6 +137,19 @@ module "stream" {
   shard_count            = var.stream_shard_count
   retention_period_hours = var.stream_retention_hours
   kms_key_arn            = aws_kms_key.this.arn
+}
+
+################################################################################
+# Topics
+################################################################################
+
+resource "aws_sns_topic" "this" {
+  for_each = local.topics
+
+  name                        = "${local.name_prefix}-${each.key}${each.value.fifo ? ".fifo" : ""}"
+  fifo_topic                  = each.value.fifo
+  content_based_deduplication = each.value.fifo ? false : null
+  kms_master_key_id           = aws_kms_key.this.arn
 }
 
 ################################################################################
@@ -152,11 +208,14 @@ module "function" {
   environment = merge(
     { STAGE = var.stage },
     { for env, stream in try(each.value.stream_env, {}) : env => module.stream[stream].stream_name },
+    { for env, topic in try(each.value.topic_env, {}) : env => aws_sns_topic.this[topic].arn },
+    try(each.value.environment, {}),
     each.value.database ? local.database_env : {},
   )
 
-  write_stream_arns = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
-  secret_arns       = each.value.database && var.create_database ? [module.database.master_user_secret_arn] : []
+  write_stream_arns  = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
+  publish_topic_arns = [for topic in values(try(each.value.topic_env, {})) : aws_sns_topic.this[topic].arn]
+  secret_arns        = each.value.database && var.create_database ? [module.database.master_user_secret_arn] : []
 
   vpc = each.value.database ? {
     subnet_ids         = module.database.subnet_ids
@@ -164,6 +223,7 @@ module "function" {
   } : null
 
   create_function_url = try(each.value.function_url, false) && var.enable_function_urls
+  async_on_failure    = try(each.value.async, false)
 
   event_sources = {
     for m in values(local.event_source_mappings) : m.stream => {
@@ -173,6 +233,7 @@ module "function" {
       parallelization_factor             = m.parallelization_factor
       maximum_retry_attempts             = m.maximum_retry_attempts
       maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
+      tumbling_window_in_seconds         = m.tumbling_window_in_seconds
     } if m.function == each.key
   }
 
@@ -195,9 +256,10 @@ module "monitoring" {
   }
   dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if try(f.dead_letters, false) }
   streams               = { for k, s in module.stream : k => s.stream_name }
-  on_failure_queues = merge([
-    for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }
-  ]...)
+  on_failure_queues = merge(concat(
+    [for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }],
+    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_name if try(f.async, false) }],
+  )...)
 
   iterator_age_threshold_ms = var.alarm_iterator_age_ms
   errors_threshold          = var.alarm_errors_threshold

@@ -36,10 +36,21 @@ output "event_source_mapping_uuids" {
 }
 
 output "on_failure_queue_urls" {
-  description = "SQS on-failure queue URLs by <function>-<stream>: pointers to batches Lambda gave up on."
-  value = merge([
-    for k, f in module.function : { for stream, url in f.on_failure_queue_urls : "${k}-${stream}" => url }
-  ]...)
+  description = "SQS on-failure queue URLs by <function>-<stream> (pointers to batches Lambda gave up on) and <function>-async (asynchronous events that failed every retry)."
+  value = merge(concat(
+    [for k, f in module.function : { for stream, url in f.on_failure_queue_urls : "${k}-${stream}" => url }],
+    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_url if try(f.async, false) }],
+  )...)
+}
+
+output "topic_arns" {
+  description = "SNS topic ARNs by short name (alerts: error_alert's FIFO topic; subscribe SQS queues to it)."
+  value       = { for k, t in aws_sns_topic.this : k => t.arn }
+}
+
+output "log_subscription_filters" {
+  description = "CloudWatch Logs subscription filters feeding log_source: log group name => filter name."
+  value       = { for k, f in aws_cloudwatch_log_subscription_filter.log_source : k => f.name }
 }
 
 output "db_instance_address" {

@@ -128,6 +128,42 @@ variable "application_log_level" {
 }
 
 ################################################################################
+# Fan-out: log subscriptions (log_source) and alerts (error_alert)
+################################################################################
+
+variable "log_subscriptions" {
+  description = <<-EOT
+    Log groups whose events log_source turns into error events: log group name => settings.
+    filter_pattern: CloudWatch Logs filter syntax ("" forwards every event; log_source itself
+    drops events below WARNING). create_log_group: create the group here, with retention and
+    the stage key; only for groups nothing else creates (the rehearsal uses it). A log group
+    takes at most two subscription filters. Groups of this stack's functions may be listed,
+    except log_source's own.
+  EOT
+  type = map(object({
+    filter_pattern   = string
+    create_log_group = optional(bool, false)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.log_subscriptions) : can(regex("^[A-Za-z0-9_./#-]{1,512}$", name))])
+    error_message = "log_subscriptions keys must be log group names (1-512 of A-Z a-z 0-9 _ . / # -)."
+  }
+}
+
+variable "alert_threshold" {
+  description = "Errors from one source in one tumbling window (per shard) that make error_alert publish an alert (ALERT_THRESHOLD)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.alert_threshold >= 1 && floor(var.alert_threshold) == var.alert_threshold
+    error_message = "alert_threshold must be a whole number of at least 1."
+  }
+}
+
+################################################################################
 # Database
 ################################################################################
 

@@ -12,3 +12,12 @@ create_database = false
 # moto does not return a function's LoggingConfig: with it set, every plan would
 # show a change and the "no changes" re-plan could never pass.
 enable_lambda_logging_config = false
+
+# One log group created here and subscribed, so the subscription filter, its Lambda
+# permission and log_source's async on-failure queue are rehearsed.
+log_subscriptions = {
+  "/event-pipeline/rehearsal/checkout-api" = {
+    filter_pattern   = "?ERROR ?WARN ?CRITICAL"
+    create_log_group = true
+  }
+}

@@ -9,11 +9,21 @@ stream_retention_hours = 168
 # reset_table refuses to run in production; 0 also stops Lambda from invoking it.
 reserved_concurrency = {
   error_source = 100
+  log_source   = 20
   error_sink   = 20
+  error_alert  = 10
   migrate      = 1
   read_table   = 2
   reset_table  = 0
 }
+
+# error_alert: errors from one source in one 60 s window (per shard) that raise an alert.
+# Production alerts only on a burst, not on the background error rate.
+alert_threshold = 20
+
+# Log groups feeding log_source, e.g.
+#   "/aws/lambda/checkout-api" = { filter_pattern = "?ERROR ?WARN ?CRITICAL" }
+log_subscriptions = {}
 
 log_retention_days    = 365
 application_log_level = "INFO"

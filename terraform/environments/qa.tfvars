@@ -9,11 +9,21 @@ stream_retention_hours = 24
 # connections. migrate runs alone so two migrations never race.
 reserved_concurrency = {
   error_source = 10
+  log_source   = 5
   error_sink   = 4
+  error_alert  = 2
   migrate      = 1
   read_table   = 2
   reset_table  = 2
 }
+
+# error_alert: errors from one source in one 60 s window (per shard) that raise an alert.
+# QA alerts early so the path is exercised; test traffic is small.
+alert_threshold = 5
+
+# Log groups feeding log_source, e.g.
+#   "/aws/lambda/checkout-api" = { filter_pattern = "?ERROR ?WARN ?CRITICAL" }
+log_subscriptions = {}
 
 log_retention_days    = 14
 application_log_level = "DEBUG"

@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 TARGET_DIR = ROOT / "target"
 ENVIRONMENTS = TERRAFORM_DIR / "environments"
 QA_TFVARS = ENVIRONMENTS / "qa.tfvars"
+LOCAL_TFVARS = ENVIRONMENTS / "local.tfvars"
 FUNCTION_KINDS = ("producers", "consumers", "utilities")
 STAGE = "qa"
 
@@ -200,7 +201,7 @@ def rehearsal(terraform: Terraform, moto_endpoint: str, artifacts: dict[str, dic
     common = [f"-state={state}", "-input=false", "-no-color", "-parallelism=20"]
     plan_args = [
         f"-var-file={QA_TFVARS}",
-        f"-var-file={ENVIRONMENTS / 'local.tfvars'}",
+        f"-var-file={LOCAL_TFVARS}",
         f"-var=aws_endpoint_url={moto_endpoint}",
         f"-var=artifacts_dir={terraform.work / 'artifacts'}",
         *common,
@@ -218,6 +219,9 @@ def rehearsal(terraform: Terraform, moto_endpoint: str, artifacts: dict[str, dic
     functions = left.client("lambda").list_functions()["Functions"]
     assert [f["FunctionName"] for f in functions if f["FunctionName"].startswith(f"event-pipeline-{STAGE}-")] == []
     assert left.client("kinesis").list_streams()["StreamNames"] == []
+    assert left.client("sns").list_topics()["Topics"] == []
+    groups = left.client("logs").describe_log_groups()["logGroups"]
+    assert [g["logGroupName"] for g in groups if g["logGroupName"] in local_log_subscriptions()] == []
 
 
 # ---------------------------------------------------------------------------
@@ -253,6 +257,13 @@ def tfvars_value(path: Path, key: str) -> str:
     match = re.search(rf'^\s*{re.escape(key)}\s*=\s*"?([^"#\s]+)"?', path.read_text(), flags=re.MULTILINE)
     assert match, f"{path.name} does not set {key}"
     return match.group(1)
+
+
+def local_log_subscriptions() -> set[str]:
+    """Log group names subscribed in local.tfvars (the keys of log_subscriptions)."""
+    block = re.search(r"^log_subscriptions\s*=\s*\{(.*?)^\}", LOCAL_TFVARS.read_text(), flags=re.MULTILINE | re.DOTALL)
+    assert block, "local.tfvars does not set log_subscriptions: the subscription filter would not be rehearsed"
+    return set(re.findall(r'^\s*"([^"]+)"\s*=\s*\{', block.group(1), flags=re.MULTILINE))
 
 
 def test_qa_and_prod_tfvars_set_the_same_variables() -> None:
@@ -376,7 +387,8 @@ def test_functions_run_the_built_zips(rehearsal: Rehearsal, artifacts: dict[str,
     lam = rehearsal.client("lambda")
     deployed = rehearsal.outputs["function_names"]
     assert set(deployed) <= set(artifacts), f"functions without a zip: {sorted(set(deployed) - set(artifacts))}"
-    assert {"error_source", "error_sink", "migrate", "read_table", "reset_table"} <= set(deployed)
+    expected = {"error_source", "log_source", "error_sink", "error_alert", "migrate", "read_table", "reset_table"}
+    assert expected <= set(deployed)
     for name, function_name in deployed.items():
         assert function_name == f"event-pipeline-{STAGE}-{name}"
         config = lam.get_function(FunctionName=function_name)["Configuration"]
@@ -405,6 +417,99 @@ def test_functions_are_wired_to_streams_and_vpc(rehearsal: Rehearsal) -> None:
         vpc = lam.get_function(FunctionName=names[name])["Configuration"]["VpcConfig"]
         assert len(vpc["SubnetIds"]) >= 2, f"{name} is not in the private subnets"
         assert vpc["SecurityGroupIds"], f"{name} has no security group"
+    for name in ("log_source", "error_alert"):  # no database: outside the VPC, like error_source
+        config = lam.get_function(FunctionName=names[name])
+        assert not config["Configuration"].get("VpcConfig", {}).get("SubnetIds"), f"{name} should not be in the VPC"
+        assert config["Concurrency"]["ReservedConcurrentExecutions"] == int(tfvars_value(QA_TFVARS, name))
+
+
+def environment(rehearsal: Rehearsal, name: str) -> dict[str, str]:
+    """A deployed function's environment variables, by short name."""
+    function_name = rehearsal.outputs["function_names"][name]
+    config = rehearsal.client("lambda").get_function(FunctionName=function_name)["Configuration"]
+    return dict(config["Environment"]["Variables"])
+
+
+@pytest.mark.slow
+def test_log_source_writes_to_the_errors_stream(rehearsal: Rehearsal) -> None:
+    assert environment(rehearsal, "log_source") == {"STAGE": STAGE, "STREAM_NAME": f"event-pipeline-{STAGE}-errors"}
+
+
+@pytest.mark.slow
+def test_error_alert_publishes_to_an_encrypted_fifo_topic(rehearsal: Rehearsal) -> None:
+    topic = rehearsal.outputs["topic_arns"]["alerts"]
+    assert topic.endswith(f":event-pipeline-{STAGE}-alerts.fifo")  # the handler sends dedup ids to .fifo topics
+    assert environment(rehearsal, "error_alert") == {
+        "STAGE": STAGE,
+        "ALERT_TOPIC_ARN": topic,
+        "ALERT_THRESHOLD": tfvars_value(QA_TFVARS, "alert_threshold"),
+    }
+    attributes = rehearsal.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["FifoTopic"] == "true"
+    assert attributes["ContentBasedDeduplication"] == "false"  # only the handler's MessageDeduplicationId counts
+    assert attributes["KmsMasterKeyId"] == rehearsal.outputs["kms_key_arn"]
+
+
+@pytest.mark.slow
+def test_two_readers_of_the_errors_stream_each_with_their_own_settings(rehearsal: Rehearsal) -> None:
+    lam = rehearsal.client("lambda")
+    names, errors = rehearsal.outputs["function_names"], rehearsal.outputs["stream_arns"]["errors"]
+    readers = {
+        m["FunctionArn"].rsplit(":", 1)[1]: m
+        for m in lam.list_event_source_mappings(EventSourceArn=errors)["EventSourceMappings"]
+    }
+    assert set(readers) == {names["error_sink"], names["error_alert"]}
+    sink, alert = readers[names["error_sink"]], readers[names["error_alert"]]
+    assert sink["UUID"] != alert["UUID"]  # a checkpoint each
+    assert sink["DestinationConfig"] != alert["DestinationConfig"]  # an on-failure queue each
+    assert not sink.get("TumblingWindowInSeconds")
+    assert alert["TumblingWindowInSeconds"] == 60
+    assert alert["ParallelizationFactor"] == 1  # one window state per shard
+    # The reliability settings, for the windowed reader too.
+    assert alert["BisectBatchOnFunctionError"] is True
+    assert alert["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert alert["MaximumRetryAttempts"] == 10
+    assert alert["MaximumRecordAgeInSeconds"] == 21600
+    assert alert["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        f":event-pipeline-{STAGE}-error_alert-errors-failures"
+    )
+
+
+@pytest.mark.slow
+def test_log_groups_are_subscribed_to_log_source(rehearsal: Rehearsal) -> None:
+    logs, lam = rehearsal.client("logs"), rehearsal.client("lambda")
+    function_name = rehearsal.outputs["function_names"]["log_source"]
+    function_arn = rehearsal.outputs["function_arns"]["log_source"]
+    groups = local_log_subscriptions()
+    assert groups and set(rehearsal.outputs["log_subscription_filters"]) == groups
+    statements = json.loads(lam.get_policy(FunctionName=function_name)["Policy"])["Statement"]
+    for group in groups:
+        filters = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+        assert [(f["filterName"], f["destinationArn"]) for f in filters] == [
+            (f"event-pipeline-{STAGE}-log_source", function_arn)
+        ]
+        assert filters[0]["filterPattern"] == "?ERROR ?WARN ?CRITICAL"
+        # CloudWatch Logs may invoke log_source for this group only.
+        group_arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["logGroupArn"]
+        allowed = [s for s in statements if s["Condition"]["ArnLike"]["AWS:SourceArn"] == f"{group_arn}:*"]
+        assert len(allowed) == 1, statements
+        assert allowed[0]["Principal"] == {"Service": "logs.amazonaws.com"}
+        assert allowed[0]["Action"] == "lambda:InvokeFunction"
+        assert allowed[0]["Condition"]["StringEquals"]["AWS:SourceAccount"] == group_arn.split(":")[4]
+    assert len(statements) == len(groups)  # nothing else may invoke it
+
+
+@pytest.mark.slow
+def test_log_source_failed_deliveries_go_to_an_encrypted_queue(rehearsal: Rehearsal) -> None:
+    # CloudWatch Logs invokes asynchronously: after Lambda's retries a delivery would be dropped.
+    lam, sqs = rehearsal.client("lambda"), rehearsal.client("sqs")
+    config = lam.get_function_event_invoke_config(FunctionName=rehearsal.outputs["function_names"]["log_source"])
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["MaximumEventAgeInSeconds"] == 21600
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn(rehearsal, "log_source-async")
+    queue_url = rehearsal.outputs["on_failure_queue_urls"]["log_source-async"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["KmsMasterKeyId"])["Attributes"]
+    assert attributes["KmsMasterKeyId"] == rehearsal.outputs["kms_key_arn"]
 
 
 @pytest.mark.slow
@@ -430,26 +535,79 @@ def test_every_event_source_mapping_is_reliable(rehearsal: Rehearsal) -> None:
         assert attributes["KmsMasterKeyId"] == rehearsal.outputs["kms_key_arn"], where
 
 
-@pytest.mark.slow
-def test_roles_grant_no_wildcard_resources(rehearsal: Rehearsal) -> None:
-    iam = rehearsal.client("iam")
-    for function_name in rehearsal.outputs["function_names"].values():
-        document = iam.get_role_policy(RoleName=function_name, PolicyName="least-privilege")["PolicyDocument"]
-        if isinstance(document, str):
-            document = json.loads(document)
-        for statement in document["Statement"]:
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            if "*" in resources:
-                assert all(a.startswith("xray:") for a in actions), f"{function_name}: {statement}"
+def as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
-    producer_role = rehearsal.outputs["function_names"]["error_source"]
-    producer = iam.get_role_policy(RoleName=producer_role, PolicyName="least-privilege")
-    document = producer["PolicyDocument"]
+
+def role_grants(rehearsal: Rehearsal, name: str) -> dict[str, set[str]]:
+    """What a function's least-privilege policy allows: action => resources."""
+    role = rehearsal.outputs["function_names"][name]
+    document = rehearsal.client("iam").get_role_policy(RoleName=role, PolicyName="least-privilege")["PolicyDocument"]
     if isinstance(document, str):
         document = json.loads(document)
-    writes = [s for s in document["Statement"] if "kinesis:PutRecords" in s["Action"]]
-    assert writes and writes[0]["Resource"] == rehearsal.outputs["stream_arns"]["errors"]
+    grants: dict[str, set[str]] = {}
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow", f"{name}: {statement}"
+        for action in as_list(statement["Action"]):
+            grants.setdefault(action, set()).update(as_list(statement["Resource"]))
+    return grants
+
+
+@pytest.mark.slow
+def test_roles_grant_no_wildcard_resources(rehearsal: Rehearsal) -> None:
+    for name in rehearsal.outputs["function_names"]:
+        for action, resources in role_grants(rehearsal, name).items():
+            if "*" in resources:
+                assert action.startswith("xray:"), f"{name}: {action} on *"
+
+    writes = role_grants(rehearsal, "error_source")["kinesis:PutRecords"]
+    assert writes == {rehearsal.outputs["stream_arns"]["errors"]}
+
+
+def baseline_grants(rehearsal: Rehearsal, name: str) -> dict[str, set[str]]:
+    """What every role gets: its own log group, X-Ray, and decrypting with the stage key."""
+    group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{rehearsal.outputs['function_names'][name]}:*"
+    return {
+        "logs:CreateLogStream": {group},
+        "logs:PutLogEvents": {group},
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+        "kms:Decrypt": {rehearsal.outputs["kms_key_arn"]},
+    }
+
+
+def queue_arn(rehearsal: Rehearsal, key: str) -> str:
+    sqs = rehearsal.client("sqs")
+    url = rehearsal.outputs["on_failure_queue_urls"][key]
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+@pytest.mark.slow
+def test_log_source_may_only_write_to_the_errors_stream(rehearsal: Rehearsal) -> None:
+    stream, key = rehearsal.outputs["stream_arns"]["errors"], rehearsal.outputs["kms_key_arn"]
+    assert role_grants(rehearsal, "log_source") == baseline_grants(rehearsal, "log_source") | {
+        "kinesis:PutRecord": {stream},
+        "kinesis:PutRecords": {stream},
+        "kinesis:DescribeStreamSummary": {stream},
+        "kinesis:ListShards": {stream},
+        "kms:GenerateDataKey": {key},
+        "sqs:SendMessage": {queue_arn(rehearsal, "log_source-async")},  # the async on-failure destination
+    }
+
+
+@pytest.mark.slow
+def test_error_alert_may_only_read_the_stream_and_publish_alerts(rehearsal: Rehearsal) -> None:
+    stream, key = rehearsal.outputs["stream_arns"]["errors"], rehearsal.outputs["kms_key_arn"]
+    reads = (
+        "kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetRecords",
+        "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:SubscribeToShard",
+    )  # fmt: skip
+    assert role_grants(rehearsal, "error_alert") == baseline_grants(rehearsal, "error_alert") | {
+        **{action: {stream} for action in reads},
+        "kms:GenerateDataKey": {key},
+        "sqs:SendMessage": {queue_arn(rehearsal, "error_alert-errors")},
+        "sns:Publish": {rehearsal.outputs["topic_arns"]["alerts"]},
+    }
 
 
 @pytest.mark.slow
@@ -470,9 +628,14 @@ def test_monitoring_covers_every_function_and_queue(rehearsal: Rehearsal) -> Non
     assert watched("Errors") == functions
     assert watched("Throttles") == functions
     assert watched("IteratorAge") == consumers
+    assert len(consumers) == 2
     assert len(by_metric["ApproximateNumberOfMessagesVisible"]) == len(rehearsal.outputs["on_failure_queue_urls"])
-    # The consumer's EMF metric: namespace EventPipeline, one dimension Service = the short name.
-    assert watched("DeadLetters") == {c.removeprefix(prefix) for c in consumers}
+    assert watched("ApproximateNumberOfMessagesVisible") == {
+        url.rsplit("/", 1)[1] for url in rehearsal.outputs["on_failure_queue_urls"].values()
+    }
+    # error_sink's EMF metric: namespace EventPipeline, one dimension Service = the short name.
+    # error_alert routes nothing to dead_letters, so it has no such alarm.
+    assert watched("DeadLetters") == {"error_sink"}
     for alarm in by_metric["DeadLetters"]:
         assert alarm["Namespace"] == "EventPipeline"
         assert [d["Name"] for d in alarm["Dimensions"]] == ["Service"]
