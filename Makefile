@@ -104,15 +104,16 @@ tf-check: checkov
 	CHECKOV=$(CHECKOV) scripts/ci_terraform.sh check
 
 # checkov has its own virtualenv: its dependencies would clash with the project's pins. A venv that
-# no longer runs (made through a link that is gone, another Python) is made again; it is made at the
-# physical path, so a linked .cache (a CI cache, gitlab-ci-local's test checkout) leaves one that works.
+# no longer runs (made through a link that is gone, another Python) is made again. venv and pip run
+# from the physical path: scripts pip writes start with the path of the python that ran it, and a
+# linked .cache (a CI cache, gitlab-ci-local's test checkout) must leave a venv that works without it.
 checkov:
 	@interpreter=$$(head -n1 $(CHECKOV) 2>/dev/null | cut -c3-); \
 	if ! "$$interpreter" -c 'import importlib.metadata as m, sys; sys.exit(m.version("checkov") != "$(CHECKOV_VERSION)")' 2>/dev/null; then \
-		set -e; rm -rf .cache/checkov-venv; mkdir -p .cache; \
+		set -e; rm -rf .cache/checkov-venv; mkdir -p .cache; venv="$$(cd .cache && pwd -P)/checkov-venv"; \
 		echo "installing checkov $(CHECKOV_VERSION) into .cache/checkov-venv"; \
-		$(PYTHON) -m venv "$$(cd .cache && pwd -P)/checkov-venv"; \
-		.cache/checkov-venv/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION); \
+		$(PYTHON) -m venv "$$venv"; \
+		"$$venv/bin/python" -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION); \
 	fi
 
 ci-test: $(STAMP)

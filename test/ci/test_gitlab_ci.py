@@ -293,3 +293,8 @@ def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_
     assert suite.get("failures") == "0" and suite.get("errors") == "0"
     names = {case.get("classname", "") for case in suite.iter("testcase")}
     assert "test.ci.test_smoke" in names and "test.integration.utilities.test_utilities" in names
+
+    # What the jobs left in the caches they shared with this checkout works once the checkout is gone
+    checkov = ROOT / ".cache" / "checkov-venv" / "bin" / "checkov"
+    interpreter = checkov.read_text().splitlines()[0].removeprefix("#!")
+    assert not interpreter.startswith(str(checkout)), f"{checkov} runs {interpreter}, inside the throwaway checkout"
