@@ -8,8 +8,9 @@ from typing import Any
 
 from shared.config import Settings
 from shared.exceptions import SecretError
+from shared.kinesis import Publisher
 
-__all__ = ["client", "secret_reader"]
+__all__ = ["client", "publisher", "secret_reader"]
 
 
 @cache
@@ -53,3 +54,8 @@ def secret_reader(settings: Settings) -> Callable[[str], str]:
         return value
 
     return read
+
+
+def publisher(settings: Settings) -> Publisher:
+    """The one way producers publish: to STREAM_NAME, with the configured deadline."""
+    return Publisher(client("kinesis", settings), str(settings.stream_name), deadline_s=settings.publish_deadline_s)

@@ -10,9 +10,7 @@ from shared.exceptions import PublishError
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-PUBLISHER = kinesis.Publisher(
-    aws.client("kinesis", CONFIG), str(CONFIG.stream_name), deadline_s=CONFIG.publish_deadline_s
-)
+PUBLISHER = aws.publisher(CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
