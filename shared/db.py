@@ -17,10 +17,19 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from shared.config import DatabaseSettings
+from shared import aws
+from shared.config import DatabaseSettings, Settings
 from shared.exceptions import DatabaseError, SecretError
 
-__all__ = ["Database", "copy_line", "copy_text", "insert_idempotent", "insert_or_reject", "secret_dsn"]
+__all__ = [
+    "Database",
+    "copy_line",
+    "copy_text",
+    "for_function",
+    "insert_idempotent",
+    "insert_or_reject",
+    "secret_dsn",
+]
 
 
 def secret_dsn(settings: DatabaseSettings, secret_string: str) -> dict[str, Any]:
@@ -101,6 +110,13 @@ class Database:
                 return work(cur)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
             raise DatabaseError(f"PostgreSQL failed mid-transaction: {_first_line(e)}") from e
+
+
+def for_function(settings: Settings) -> Database:
+    """The one way a function gets its database: DATABASE_URL, or the Secrets Manager secret read on connect."""
+    if settings.database is None:
+        raise ValueError("load the settings with config.load(database=True)")
+    return Database(settings.database, secret_reader=aws.secret_reader(settings))
 
 
 def _first_line(error: BaseException) -> str:

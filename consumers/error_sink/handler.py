@@ -5,12 +5,12 @@ import itertools
 from typing import Any
 
 from consumers.error_sink import transform
-from shared import aws, config, db, events, kinesis, observability
+from shared import config, db, events, kinesis, observability
 
 CONFIG = config.load(database=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-DB = db.Database(CONFIG.database, secret_reader=aws.secret_reader(CONFIG))  # type: ignore[arg-type]
+DB = db.for_function(CONFIG)
 kinesis.load_codec()  # at init, not in the first batch
 events.load_reader()
 

@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from shared import aws, config, db, migrations, observability
+from shared import config, db, migrations, observability
 
 CONFIG = config.load(database=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-DB = db.Database(CONFIG.database, secret_reader=aws.secret_reader(CONFIG))  # type: ignore[arg-type]
+DB = db.for_function(CONFIG)
 MIGRATIONS = migrations.available()
 
 

@@ -4,13 +4,13 @@ from typing import Any
 
 from psycopg2 import sql
 
-from shared import aws, config, db, observability
+from shared import config, db, observability
 from utilities.read_table import transform
 
 CONFIG = config.load(database=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-DB = db.Database(CONFIG.database, secret_reader=aws.secret_reader(CONFIG))  # type: ignore[arg-type]
+DB = db.for_function(CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
