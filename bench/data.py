@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local import lambda_events
+from local.lambda_events import kinesis_event
 from shared import events, kinesis
 
 __all__ = ["STREAM_ARN", "lambda_event", "raw_events", "wire_events"]
 
-STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/errors"
+STREAM_ARN = lambda_events.STREAM_ARN
 _SOURCES = ["checkout-api", "payments-worker", "search-indexer", "auth-service", "inventory-sync", "mailer"]
 _LEVELS = ["ERROR"] * 6 + ["WARNING"] * 3 + ["CRITICAL", "INFO", "DEBUG"]
 _MESSAGES = [
@@ -67,26 +68,4 @@ def wire_events(n: int, *, seed: int = 7) -> list[tuple[str, bytes]]:
 
 def lambda_event(records: Sequence[kinesis.AggregatedRecord], *, shard: int = 0) -> dict[str, Any]:
     """The event Lambda's Kinesis event source mapping delivers for these records, data in base64."""
-    shard_id = f"shardId-{shard:012d}"
-    out = []
-    for n, record in enumerate(records):
-        seq = str(49590338271490256608559692538361571095921575989136588898 + n)
-        out.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": record.partition_key,
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(record.data).decode("ascii"),
-                    "approximateArrivalTimestamp": 1795392000.123,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/error-sink",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": STREAM_ARN,
-            }
-        )
-    return {"Records": out}
+    return kinesis_event([(r.partition_key, r.data) for r in records], shard_id=f"shardId-{shard:012d}")

@@ -10,7 +10,6 @@ destination.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from local.lambda_events import kinesis_record
 
 __all__ = ["Checkpoints", "EventSourceMapping", "LambdaContext", "MappingConfig"]
 
@@ -119,22 +120,16 @@ class EventSourceMapping:
     def _event(self, shard_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         def one(r: dict[str, Any]) -> dict[str, Any]:
             arrival = r.get("ApproximateArrivalTimestamp")
-            return {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r["PartitionKey"],
-                    "sequenceNumber": r["SequenceNumber"],
-                    "data": base64.b64encode(r["Data"]).decode("ascii"),
-                    "approximateArrivalTimestamp": arrival.timestamp() if arrival else time.time(),
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{r['SequenceNumber']}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{self.function_name}",
-                "awsRegion": self.region,
-                "eventSourceARN": self.stream_arn,
-            }
+            return kinesis_record(
+                data=r["Data"],
+                partition_key=r["PartitionKey"],
+                sequence_number=r["SequenceNumber"],
+                shard_id=shard_id,
+                stream_arn=self.stream_arn,
+                region=self.region,
+                arrival=arrival.timestamp() if arrival else time.time(),
+                function_name=self.function_name,
+            )
 
         event: dict[str, Any] = {"Records": [one(r) for r in records]}
         window = self.windows.get(shard_id)

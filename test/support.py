@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from local import lambda_events
+
 EVENTS = Path(__file__).parent / "events"
-STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/errors"
+STREAM_ARN = lambda_events.STREAM_ARN
 
 
 def load_event(name: str) -> Any:
@@ -22,28 +23,7 @@ def kinesis_event(
     payloads: Sequence[tuple[str, bytes]], *, shard_id: str = "shardId-000000000000", first_seq: int = 1000
 ) -> dict[str, Any]:
     """A Lambda Kinesis event whose records carry the given (partition key, data) payloads."""
-    records = []
-    for n, (key, data) in enumerate(payloads):
-        seq = str(49590338271490256608559692538361571095921575989136588898 + first_seq + n)
-        records.append(
-            {
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": seq,
-                    "data": base64.b64encode(data).decode("ascii"),
-                    "approximateArrivalTimestamp": 1795392000.123,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": f"{shard_id}:{seq}",
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/error-sink",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": STREAM_ARN,
-            }
-        )
-    return {"Records": records}
+    return lambda_events.kinesis_event(payloads, shard_id=shard_id, first_seq=first_seq)
 
 
 def error_event(n: int, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,56 @@
+"""Lambda's Kinesis event shape, built in one place for the mapping emulator, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["FIRST_SEQUENCE", "STREAM_ARN", "kinesis_event", "kinesis_record"]
+
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/errors"
+FIRST_SEQUENCE = 49590338271490256608559692538361571095921575989136588898  # a realistic 56-digit number
+
+
+def kinesis_record(
+    *,
+    data: bytes,
+    partition_key: str,
+    sequence_number: str,
+    shard_id: str,
+    stream_arn: str = STREAM_ARN,
+    region: str = "us-east-1",
+    arrival: float = 1795392000.123,
+    function_name: str = "error-sink",
+) -> dict[str, Any]:
+    """One record of a Lambda Kinesis event, ``data`` in base64 as Lambda delivers it."""
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": partition_key,
+            "sequenceNumber": sequence_number,
+            "data": base64.b64encode(data).decode("ascii"),
+            "approximateArrivalTimestamp": arrival,
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{function_name}",
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def kinesis_event(
+    payloads: Sequence[tuple[str, bytes]], *, shard_id: str = "shardId-000000000000", first_seq: int = 0
+) -> dict[str, Any]:
+    """A Lambda Kinesis event whose records carry the (partition key, data) payloads, sequence numbers counting up."""
+    return {
+        "Records": [
+            kinesis_record(
+                data=data, partition_key=key, sequence_number=str(FIRST_SEQUENCE + first_seq + n), shard_id=shard_id
+            )
+            for n, (key, data) in enumerate(payloads)
+        ]
+    }
