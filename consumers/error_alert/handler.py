@@ -4,14 +4,13 @@ import json
 from typing import Any
 
 from consumers.error_alert import transform
-from shared import aws, config, kinesis, observability
+from shared import aws, config, observability
 
 CONFIG = config.load(alerts=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
 SNS = aws.client("sns", CONFIG)
 FIFO = str(CONFIG.alert_topic_arn).endswith(".fifo")
-kinesis.load_codec()  # at init, not in the first batch
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
