@@ -19,14 +19,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records", [])
     plan = transform.Plan()
     pending = transform.stream(records, plan)  # read while the database loads the rows before: both work at once
-    arn = records[0].get("eventSourceARN", "") if records else ""
 
     def write(cur: Any) -> transform.Outcome:
         rows = itertools.chain(plan.rows[:], pending)  # a retried attempt first resends what the failed one read
         written, rejected = db.insert_or_reject(
             cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=transform.copy_line
         )
-        dead = plan.dead_letters + transform.refused(plan, rejected, arn)
+        dead = plan.dead_letters + transform.refused(plan, rejected)
         db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
         return transform.Outcome(plan.records_in, written, len(plan.rows) - len(rejected) - written, len(dead))
 
@@ -39,5 +38,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             gc.enable()
     observability.emit_metrics("error_sink", outcome.metrics())
     if outcome.dead_letters:
-        LOG.warning("records dead-lettered", extra={"dead_letters": outcome.dead_letters, "event_source_arn": arn})
+        LOG.warning(
+            "records dead-lettered",
+            extra={"dead_letters": outcome.dead_letters, "event_source_arn": plan.event_source_arn},
+        )
     return {"batchItemFailures": []}

@@ -43,6 +43,7 @@ class Plan:
     """What one batch should write: rows for ``errors`` and rows for ``dead_letters``."""
 
     records_in: int = 0
+    event_source_arn: str = ""
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     dead_letters: list[tuple[Any, ...]] = field(default_factory=list)
     # For each row, the user record it came from, so a row PostgreSQL refuses can become a dead letter.
@@ -100,7 +101,7 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
 
     ``out`` is complete once the iterator is exhausted. Never raises on record content.
     """
-    arn = records[0].get("eventSourceARN", "") if records else ""
+    arn = out.event_source_arn = records[0].get("eventSourceARN", "") if records else ""
     read = events.read_stored
     rows, sources, dead_letters = out.rows, out.sources, out.dead_letters
     for item in kinesis.deaggregate(records):
@@ -126,6 +127,7 @@ def plan(records: Sequence[dict[str, Any]]) -> Plan:
     return out
 
 
-def refused(plan: Plan, rejected: Sequence[tuple[int, str]], arn: str) -> list[tuple[Any, ...]]:
+def refused(plan: Plan, rejected: Sequence[tuple[int, str]]) -> list[tuple[Any, ...]]:
     """Dead letters for rows PostgreSQL refused (the validation backstop)."""
+    arn = plan.event_source_arn
     return [_dead(arn, plan.sources[i], plan.sources[i].sub_sequence_number, reason) for i, reason in rejected]

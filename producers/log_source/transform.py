@@ -15,7 +15,6 @@ import json
 import re
 import uuid
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -132,7 +131,3 @@ def to_events(delivery: Delivery, *, received_at: datetime) -> tuple[list[events
         except InvalidEvent as e:
             skipped.append({"id": log_id, "reason": str(e)})
     return out, skipped
-
-
-def is_subscription(event: Any) -> bool:
-    return isinstance(event, Mapping) and isinstance(event.get("awslogs"), Mapping)
