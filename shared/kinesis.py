@@ -30,6 +30,7 @@ __all__ = [
     "DIGEST_SIZE",
     "MAGIC",
     "MAX_RECORD_BYTES",
+    "MAX_USER_RECORDS",
     "AggregatedRecord",
     "CorruptRecord",
     "PublishResult",
@@ -47,6 +48,9 @@ MAX_RECORD_BYTES = 1024 * 1024  # data + partition key of one PutRecords entry
 MAX_PUT_ENTRIES = 500
 MAX_PUT_BYTES = 5 * 1024 * 1024
 _OVERHEAD = len(MAGIC) + DIGEST_SIZE
+# The most user records one aggregate may carry before it is refused whole. The smallest valid error event is
+# about 150 bytes, so a full 1 MiB record holds about 7,000; a hostile one of empty records holds 175,000.
+MAX_USER_RECORDS = 10_000
 
 
 @functools.cache
@@ -83,7 +87,6 @@ class UserRecord(NamedTuple):
     shard_id: str
     sequence_number: str
     sub_sequence_number: int
-    aggregated: bool
 
 
 class CorruptRecord(NamedTuple):
@@ -111,9 +114,13 @@ def _b64decode(data: str | bytes) -> bytes:
 def deaggregate_one(
     raw: bytes, partition_key: str, shard_id: str, sequence_number: str
 ) -> list[UserRecord] | CorruptRecord:
-    """Split one Kinesis record's decoded bytes into its user records, or explain why it is corrupt."""
+    """Split one Kinesis record's decoded bytes into its user records, or explain why it is corrupt.
+
+    Never raises on content: whatever the protobuf parser or a hostile index does, the answer is a
+    CorruptRecord naming what was wrong, so one record can never fail (and so block) its shard.
+    """
     if raw[:4] != MAGIC:
-        return [UserRecord(raw, partition_key, shard_id, sequence_number, 0, False)]
+        return [UserRecord(raw, partition_key, shard_id, sequence_number, 0)]
     if len(raw) <= _OVERHEAD:
         return CorruptRecord(raw, partition_key, shard_id, sequence_number, "aggregate shorter than its header")
     body = memoryview(raw)[4:-DIGEST_SIZE]  # a view: the digest and the parser read it without a 1 MiB copy
@@ -125,41 +132,78 @@ def deaggregate_one(
         message.ParseFromString(body)
     except decode_error as e:
         return CorruptRecord(raw, partition_key, shard_id, sequence_number, f"aggregate protobuf unreadable: {e}")
+    except Exception as e:  # the parser's own failures (recursion, memory) are the record's, not the batch's
+        return CorruptRecord(raw, partition_key, shard_id, sequence_number, f"aggregate unreadable: {_name(e)}")
+    count = len(message.records)
+    if count == 0:
+        return CorruptRecord(raw, partition_key, shard_id, sequence_number, "aggregate holds no user records")
+    if count > MAX_USER_RECORDS:
+        # A hostile aggregate of tiny records would otherwise become one dead letter each: one is enough.
+        return CorruptRecord(
+            raw,
+            partition_key,
+            shard_id,
+            sequence_number,
+            f"aggregate holds {count} user records, more than the {MAX_USER_RECORDS} a record can carry",
+        )
     keys = message.partition_key_table
     new = tuple.__new__  # what UserRecord(...) calls, without its Python-level __new__ per record
     try:
         return [
-            new(UserRecord, (record.data, keys[record.partition_key_index], shard_id, sequence_number, sub, True))
+            new(UserRecord, (record.data, keys[record.partition_key_index], shard_id, sequence_number, sub))
             for sub, record in enumerate(message.records)
         ]
-    except IndexError:  # a key index past the table: find the first such record to name it
+    except Exception:  # noqa: S110 - a key index past the table, or one no index can be: named below
         pass
     n_keys = len(keys)
     sub, index = next(
-        (s, r.partition_key_index) for s, r in enumerate(message.records) if r.partition_key_index >= n_keys
+        ((s, r.partition_key_index) for s, r in enumerate(message.records) if not 0 <= r.partition_key_index < n_keys),
+        (-1, -1),
     )
-    return CorruptRecord(
-        raw, partition_key, shard_id, sequence_number, f"aggregate record {sub} names partition key {index} of {n_keys}"
+    reason = (
+        f"aggregate record {sub} names partition key {index} of {n_keys}"
+        if sub >= 0
+        else "aggregate records unreadable"
     )
+    return CorruptRecord(raw, partition_key, shard_id, sequence_number, reason)
+
+
+def _name(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 
 
 def deaggregate(records: Iterable[dict[str, Any]]) -> Iterator[UserRecord | CorruptRecord]:
-    """User records of a Lambda Kinesis event's ``Records``, in order; corrupt aggregates as CorruptRecord."""
+    """User records of a Lambda Kinesis event's ``Records``, in order; corrupt aggregates as CorruptRecord.
+
+    Never raises on a record's content: a record that cannot be read in any way is one CorruptRecord.
+    """
     for record in records:
-        kinesis = record["kinesis"]
-        shard_id = record.get("eventID", "").partition(":")[0]
         try:
-            raw = _b64decode(kinesis["data"])
-        except ValueError:
+            kinesis = record["kinesis"]
+            shard_id = str(record.get("eventID", "")).partition(":")[0]
+            sequence_number = str(kinesis["sequenceNumber"])
+            partition_key = kinesis.get("partitionKey", "")
+            partition_key = partition_key if isinstance(partition_key, str) else str(partition_key)
+            data = kinesis["data"]
+        except Exception as e:  # not the documented shape: Lambda never sends it, a hand-made event might
+            yield CorruptRecord(b"", "", "", "", f"record is not a Kinesis event record: {_name(e)}")
+            continue
+        try:
+            raw = _b64decode(data)
+        except (ValueError, TypeError):
             yield CorruptRecord(
-                kinesis["data"].encode("ascii", "replace") if isinstance(kinesis["data"], str) else b"",
-                kinesis.get("partitionKey", ""),
+                data.encode("ascii", "replace") if isinstance(data, str) else b"",
+                partition_key,
                 shard_id,
-                kinesis["sequenceNumber"],
+                sequence_number,
                 "record data is not base64",
             )
             continue
-        result = deaggregate_one(raw, kinesis.get("partitionKey", ""), shard_id, kinesis["sequenceNumber"])
+        try:
+            result = deaggregate_one(raw, partition_key, shard_id, sequence_number)
+        except Exception as e:  # defence in depth: deaggregate_one is written not to raise
+            result = CorruptRecord(raw, partition_key, shard_id, sequence_number, f"record unreadable: {_name(e)}")
         if isinstance(result, CorruptRecord):
             yield result
         else:

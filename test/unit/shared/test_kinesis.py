@@ -36,19 +36,32 @@ def test_library_aggregates_are_read_by_us():
     out = list(kinesis.deaggregate(kinesis_event([(key, data)])["Records"]))
     assert [(r.partition_key, r.data) for r in out] == entries
     assert [r.sub_sequence_number for r in out] == list(range(len(entries)))
-    assert all(r.aggregated and r.shard_id == "shardId-000000000000" for r in out)
+    assert all(r.shard_id == "shardId-000000000000" for r in out)
 
 
 def test_aggregated_fixture_deaggregates_with_sub_sequence_numbers():
     out = list(kinesis.deaggregate(load_event("error_sink/kinesis_aggregated.json")["Records"]))
     assert len(out) == 11
     assert [r.sub_sequence_number for r in out[:10]] == list(range(10))
-    assert not out[10].aggregated and out[10].shard_id == "shardId-000000000001"
+    assert out[10].data[:4] != kinesis.MAGIC and out[10].shard_id == "shardId-000000000001"
 
 
 def test_plain_record_passes_through():
     (record,) = kinesis.deaggregate(kinesis_event([("k", b'{"a":1}')])["Records"])
-    assert record == kinesis.UserRecord(b'{"a":1}', "k", "shardId-000000000000", record.sequence_number, 0, False)
+    assert record == kinesis.UserRecord(b'{"a":1}', "k", "shardId-000000000000", record.sequence_number, 0)
+
+
+def _varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    return bytes([*out, value])
+
+
+def _framed(body):
+    """A KPL aggregate around a hand-written protobuf body, with a valid digest."""
+    return kinesis.MAGIC + body + hashlib.md5(body).digest()
 
 
 def _aggregate_bytes():
@@ -68,6 +81,12 @@ def _aggregate_bytes():
             lambda d: kinesis.MAGIC + (body := b"\x0a\x01k\x1a\x05\x08\x05\x1a\x01x") + hashlib.md5(body).digest(),
             "names partition key 5 of 1",
         ),
+        # An index no Python sequence can take (2**63): it raised TypeError out of the consumer's COPY.
+        (lambda d: _framed(b"\x0a\x01k\x1a\x0e\x08" + _varint(2**63) + b"\x1a\x01x"), "names partition key"),
+        # A valid digest over a key table and no records: it vanished with no row and no dead letter.
+        (lambda d: _framed(b"\x0a\x01k"), "holds no user records"),
+        # 10,001 empty records in 60 kB would have become 10,001 dead letters.
+        (lambda d: _framed(b"\x0a\x01k" + b"\x1a\x04\x08\x00\x1a\x00" * 10_001), "10001 user records"),
     ],
 )
 def test_corrupt_aggregate_is_reported_never_passed_through(mangle, reason):
@@ -76,6 +95,25 @@ def test_corrupt_aggregate_is_reported_never_passed_through(mangle, reason):
     assert isinstance(record, kinesis.CorruptRecord)
     assert reason in record.reason
     assert record.data == data
+
+
+def test_an_aggregate_at_the_user_record_bound_is_still_read():
+    body = b"\x0a\x01k" + b"\x1a\x05\x08\x00\x1a\x01x" * kinesis.MAX_USER_RECORDS
+    out = list(kinesis.deaggregate(kinesis_event([("a", _framed(body))])["Records"]))
+    assert len(out) == kinesis.MAX_USER_RECORDS and all(r.data == b"x" for r in out)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"kinesis": {"data": 7, "partitionKey": "a", "sequenceNumber": "1"}},  # data not a string
+        {"kinesis": {"partitionKey": "a", "sequenceNumber": "1"}},  # no data
+        {"eventID": "shardId-1:1"},  # no kinesis part
+    ],
+)
+def test_a_record_of_the_wrong_shape_is_one_corrupt_record_not_an_exception(broken):
+    (record,) = kinesis.deaggregate([broken])
+    assert isinstance(record, kinesis.CorruptRecord)
 
 
 def test_record_whose_data_is_not_base64_is_reported():
