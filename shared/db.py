@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg2
@@ -52,17 +53,51 @@ def secret_dsn(settings: DatabaseSettings, secret_string: str) -> dict[str, Any]
     return dsn
 
 
-class Database:
-    """A lazily opened, reused connection, with one-shot reconnect when a reused connection turns out dead."""
+# Sent with every connection: TCP keepalives, so a peer that vanished (a failover, a frozen Lambda) is noticed
+# in under a minute instead of the kernel's two hours, and a server-side limit on a transaction left idle, so
+# the locks of an invocation that timed out mid-transaction are released for the retry that follows.
+SESSION_OPTIONS: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "options": "-c idle_in_transaction_session_timeout=30000",
+}
+MIN_STATEMENT_MS = 100  # the smallest statement and lock timeout an attempt is given
 
-    def __init__(self, settings: DatabaseSettings, *, secret_reader: Callable[[str], str] | None = None) -> None:
+
+class Database:
+    """A lazily opened, reused connection; work runs in one transaction, retried only when that is safe.
+
+    ``run(work, time_left_s=...)`` is the one way to use it. An attempt is retried when the database could not
+    be reached or the connection was lost (so nothing committed), and on a deadlock or serialization failure
+    (the transaction was rolled back, the connection is kept), with full-jitter backoff for as long as the time
+    left allows: a failover of a minute or two costs a slower invocation, not a failed one. Every statement of
+    an attempt is bounded by the time left (``statement_timeout`` and ``lock_timeout``), so a lock held by an
+    orphaned transaction cannot make an invocation outlive its timeout. ``work`` must build everything it writes
+    afresh on each call: a retried attempt calls it again from the start.
+    """
+
+    def __init__(
+        self,
+        settings: DatabaseSettings,
+        *,
+        secret_reader: Callable[[str], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self._settings = settings
         self._secret_reader = secret_reader
         self._conn: psycopg2.extensions.connection | None = None
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self.retries = 0  # attempts retried over this object's life, for metrics and tests
 
     def _connect(self) -> psycopg2.extensions.connection:
         s = self._settings
-        options = {"connect_timeout": s.connect_timeout, "application_name": "event-pipeline"}
+        options = {"connect_timeout": s.connect_timeout, "application_name": "event-pipeline", **SESSION_OPTIONS}
         try:
             if s.url is not None:
                 return psycopg2.connect(s.url, **options)
@@ -83,33 +118,71 @@ class Database:
             self._conn.close()
         self._conn = None
 
-    @contextmanager
-    def _attempt(self) -> Iterator[psycopg2.extensions.cursor]:
-        conn = self.connection()
+    def run(self, work: Callable[[psycopg2.extensions.cursor], Any], *, time_left_s: float = 0.0) -> Any:
+        """Run ``work(cursor)`` in one transaction and commit; retry as the class says while time is left.
+
+        With no time left (the default, for callers without a deadline) a stale reused connection and a
+        deadlock are still retried once, at once, and statements are not bounded.
+        """
+        deadline = self._clock() + time_left_s if time_left_s > 0 else None
+        attempt = 0
+        while True:
+            reused = self._conn is not None and not self._conn.closed
+            try:
+                return self._attempt(work, deadline)
+            except _Transient as transient:
+                error = transient.error
+                if deadline is None:
+                    if attempt > 0 or not (reused or transient.rolled_back):
+                        raise _as_database_error(error) from error
+                    delay = 0.0
+                else:
+                    delay = self._jitter() * min(_MAX_BACKOFF_S, _BASE_BACKOFF_S * 2**attempt)
+                    if self._clock() + delay + MIN_STATEMENT_MS / 1000 >= deadline:
+                        raise _as_database_error(error) from error
+            attempt += 1
+            self.retries += 1
+            if delay:
+                self._sleep(delay)
+
+    def _attempt(self, work: Callable[[psycopg2.extensions.cursor], Any], deadline: float | None) -> Any:
+        try:
+            conn = self.connection()
+        except DatabaseError as e:  # not reachable (yet): an outage, a failover, a restart
+            raise _Transient(e, rolled_back=False) from e
         try:
             with conn, conn.cursor() as cur:  # commits on success, rolls back on any exception
-                yield cur
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            self.close()
-            raise
-
-    def run(self, work: Callable[[psycopg2.extensions.cursor], Any]) -> Any:
-        """Run ``work(cursor)`` in one transaction; a stale reused connection is replaced and retried once.
-
-        The retry is safe because the first attempt's transaction never committed.
-        """
-        reused = self._conn is not None and not self._conn.closed
-        try:
-            with self._attempt() as cur:
+                if deadline is not None:
+                    bound = max(MIN_STATEMENT_MS, int((deadline - self._clock()) * 1000))
+                    cur.execute("SET LOCAL statement_timeout = %s; SET LOCAL lock_timeout = %s", (bound, bound))
                 return work(cur)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as first:
-            if not reused:
-                raise DatabaseError(f"PostgreSQL failed mid-transaction: {_first_line(first)}") from first
-        try:
-            with self._attempt() as cur:
-                return work(cur)
+        except psycopg2.errors.TransactionRollbackError as e:  # deadlock, serialization failure: safe to redo
+            raise _Transient(e, rolled_back=True) from e
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+            if conn.closed:  # the connection is gone with whatever the transaction did: safe to redo
+                self.close()
+                raise _Transient(e, rolled_back=False) from e
+            # The server is there and refused the statement (a timeout, a cancel): not a lost connection.
             raise DatabaseError(f"PostgreSQL failed mid-transaction: {_first_line(e)}") from e
+
+
+_BASE_BACKOFF_S = 0.1
+_MAX_BACKOFF_S = 5.0
+
+
+class _Transient(Exception):
+    """An attempt that did not commit and may be made again: carries the error, and whether the connection lives."""
+
+    def __init__(self, error: BaseException, *, rolled_back: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.rolled_back = rolled_back
+
+
+def _as_database_error(error: BaseException) -> DatabaseError:
+    if isinstance(error, DatabaseError):
+        return error
+    return DatabaseError(f"PostgreSQL failed mid-transaction: {_first_line(error)}")
 
 
 def for_function(settings: Settings) -> Database:
@@ -166,7 +239,10 @@ class _CopySource:
     Rows are formatted, and for a lazy iterable produced, only when the driver asks for the next chunk, so
     the Python work behind them (de-aggregating, validating) runs while the server is still loading the
     chunk before: on two cores, or against a remote database, the two overlap instead of taking turns. It
-    keeps every row and chunk it produced, for a second pass (the staged path, the per-row backstop).
+    keeps every row it produced, for a second pass (the staged path, the backstop).
+
+    An exception raised while producing rows is kept in ``error``: the driver can only report it as a failed
+    COPY, which must not pass for a database failure; the inserts below raise it as it was.
     """
 
     def __init__(self, rows: Iterable[Sequence[Any]], line: Callable[[Sequence[Any]], str] = copy_line) -> None:
@@ -175,18 +251,23 @@ class _CopySource:
         self.rows: list[Sequence[Any]] = []
         self._chunks: list[str] = []  # everything handed out by read(), in order
         self._peeked: list[str] = []
+        self.error: BaseException | None = None
 
     def read(self, size: int = 8192) -> str:
         lines, self._peeked = self._peeked, []
         length = sum(map(len, lines))
         format_line = self._line
-        for row in self._rows:
-            self.rows.append(row)
-            line = format_line(row)
-            lines.append(line)
-            length += len(line)
-            if length >= size > 0:
-                break
+        try:
+            for row in self._rows:
+                self.rows.append(row)
+                line = format_line(row)
+                lines.append(line)
+                length += len(line)
+                if length >= size > 0:
+                    break
+        except BaseException as e:
+            self.error = e
+            raise
         chunk = "".join(lines)
         self._chunks.append(chunk)
         return chunk
@@ -194,16 +275,29 @@ class _CopySource:
     def empty(self) -> bool:
         """True when there are no rows at all; otherwise the first is read (and kept) so nothing is lost."""
         if not self.rows:
-            for row in self._rows:
-                self.rows.append(row)
-                self._peeked.append(self._line(row))
-                break
+            try:
+                for row in self._rows:
+                    self.rows.append(row)
+                    self._peeked.append(self._line(row))
+                    break
+            except BaseException as e:
+                self.error = e
+                raise
         return not self.rows
 
     def text(self) -> str:
         """Every row's line: what was read already, and the rest, produced now."""
         self.read(-1)
         return "".join(self._chunks)
+
+    def copy(self, cur: psycopg2.extensions.cursor, statement: str) -> None:
+        """``cur.copy_expert(statement, self)``; an error of the rows' own is raised as itself, not as the driver's."""
+        try:
+            cur.copy_expert(statement, self)
+        except psycopg2.Error:
+            if self.error is not None:
+                raise self.error from None
+            raise
 
 
 def insert_idempotent(
@@ -220,10 +314,12 @@ def insert_idempotent(
     row for COPY (see copy_line).
 
     The common case, a first delivery, is a plain COPY into the table under a savepoint: as fast as COPY gets.
-    When a key is already there (a replay) or repeats within the batch, that COPY fails on the unique index,
-    is rolled back, and the rows go through a temp table and ``INSERT ... SELECT DISTINCT ON (key) ... ON
-    CONFLICT (key) DO NOTHING``, so the caller learns how many were duplicates as ``len(rows) - inserted``.
-    Any other error is the caller's, as before. Must run inside the caller's transaction.
+    When a key is already there (a replay) or repeats within the batch, that COPY fails on the unique index;
+    when it meets a concurrent batch writing the same keys in another order, PostgreSQL ends one of the two as a
+    deadlock. Either way it is rolled back (with its locks), and the rows go through a temp table and ``INSERT
+    ... SELECT DISTINCT ON (key) ... ORDER BY key ON CONFLICT (key) DO NOTHING``: in key order, the one order
+    every writer of the staged path takes its locks in. The caller learns how many were duplicates as
+    ``len(rows) - inserted``. Any other error is the caller's. Must run inside the caller's transaction.
     """
     return _insert_idempotent(cur, table, columns, _CopySource(rows, line), key=key)
 
@@ -237,10 +333,8 @@ def _insert_idempotent(
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     cur.execute("SAVEPOINT direct_copy")
     try:
-        cur.copy_expert(
-            sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur), source
-        )
-    except psycopg2.errors.UniqueViolation:
+        source.copy(cur, sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur))
+    except (psycopg2.errors.UniqueViolation, psycopg2.errors.DeadlockDetected):
         cur.execute("ROLLBACK TO SAVEPOINT direct_copy; RELEASE SAVEPOINT direct_copy")
     else:
         cur.execute("RELEASE SAVEPOINT direct_copy")
@@ -260,12 +354,18 @@ def _insert_idempotent(
     )
     cur.execute(
         sql.SQL(
-            "INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
+            "INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys} "
             "ON CONFLICT ({keys}) DO NOTHING"
         ).format(target=target, cols=cols, keys=keys, stage=stage)
     )
     inserted: int = cur.rowcount
+    # Emptied at once, not at commit: the backstop below stages again and again in one transaction, and rows
+    # left behind would make every later INSERT read them all again.
+    cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
     return inserted
+
+
+_REFUSALS = (psycopg2.DataError, psycopg2.IntegrityError)
 
 
 def insert_or_reject(
@@ -280,26 +380,47 @@ def insert_or_reject(
     """Like insert_idempotent, but a row PostgreSQL refuses is set aside with its reason, not fatal.
 
     Validation should leave nothing for PostgreSQL to refuse; this is the backstop that keeps one bad
-    row from failing (and so blocking) a whole shard. Returns (rows inserted, [(row index, reason)]).
+    row from failing (and so blocking) a whole shard. A refused batch is split in halves, and each half
+    tried again, down to the rows refused alone: k bad rows among n cost about 2k log n small inserts, not
+    n. Returns (rows inserted, [(row index, reason)]).
     """
     source = _CopySource(rows, line)
     cur.execute("SAVEPOINT bulk")
     try:
         inserted = _insert_idempotent(cur, table, columns, source, key=key)
-    except (psycopg2.DataError, psycopg2.IntegrityError):
-        cur.execute("ROLLBACK TO SAVEPOINT bulk")
-    else:
-        cur.execute("RELEASE SAVEPOINT bulk")
-        return inserted, []
-    source.text()  # the driver may have stopped reading at the error: produce the rest
-    inserted, refused = 0, []
-    for index, row in enumerate(source.rows):
-        cur.execute("SAVEPOINT one")
+    except _REFUSALS as e:
+        cur.execute("ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk")
+        source.text()  # the driver may have stopped reading at the error: produce the rest
+        refused: list[tuple[int, str]] = []
+        inserted = _bisect(cur, table, columns, source.rows, 0, e, key, line, refused)
+        return inserted, sorted(refused)
+    cur.execute("RELEASE SAVEPOINT bulk")
+    return inserted, []
+
+
+def _bisect(
+    cur: psycopg2.extensions.cursor,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    offset: int,
+    error: psycopg2.Error,
+    key: Sequence[str],
+    line: Callable[[Sequence[Any]], str],
+    refused: list[tuple[int, str]],
+) -> int:
+    """Insert ``rows``, which PostgreSQL refused with ``error``, by halves; refused rows go to ``refused``."""
+    if len(rows) == 1:
+        refused.append((offset, f"PostgreSQL refused the row: {_first_line(error)}"))
+        return 0
+    inserted, middle = 0, len(rows) // 2
+    for start, part in ((offset, rows[:middle]), (offset + middle, rows[middle:])):
+        cur.execute("SAVEPOINT part")
         try:
-            inserted += insert_idempotent(cur, table, columns, [row], key=key, line=line)
-        except (psycopg2.DataError, psycopg2.IntegrityError) as e:
-            cur.execute("ROLLBACK TO SAVEPOINT one")
-            refused.append((index, f"PostgreSQL refused the row: {_first_line(e)}"))
+            inserted += insert_idempotent(cur, table, columns, part, key=key, line=line)
+        except _REFUSALS as e:
+            cur.execute("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
+            inserted += _bisect(cur, table, columns, part, start, e, key, line, refused)
         else:
-            cur.execute("RELEASE SAVEPOINT one")
-    return inserted, refused
+            cur.execute("RELEASE SAVEPOINT part")
+    return inserted

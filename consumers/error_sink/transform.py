@@ -19,6 +19,7 @@ __all__ = [
     "copy_line",
     "plan",
     "refused",
+    "storable",
     "stream",
 ]
 
@@ -59,6 +60,12 @@ class Outcome:
     duplicates: int
     dead_letters: int
 
+    @classmethod
+    def of(cls, plan: Plan, written: int, rejected: Sequence[tuple[int, str]]) -> Outcome:
+        """The accounting of a written plan: every row not written and not refused was already stored."""
+        refused = len(rejected)
+        return cls(plan.records_in, written, len(plan.rows) - refused - written, len(plan.dead_letters) + refused)
+
     def metrics(self) -> dict[str, int]:
         return {
             "RecordsIn": self.records_in,
@@ -91,8 +98,31 @@ def copy_line(row: tuple[Any, ...]) -> str:
     )
 
 
+MAX_REASON_CHARS = 2000
+
+
+def storable(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` as a PostgreSQL text column will take it, whatever arrived: NUL and lone surrogates are written
+    as escapes, and a very long text is cut. A dead letter must never fail its batch; the exact bytes are in raw."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _dead(arn: str, record: kinesis.UserRecord | kinesis.CorruptRecord, sub: int, reason: str) -> tuple[Any, ...]:
-    return (arn, record.shard_id, record.sequence_number, sub, record.partition_key, reason, record.data)
+    return (
+        storable(arn),
+        storable(record.shard_id),
+        storable(record.sequence_number),
+        sub,
+        storable(record.partition_key),
+        storable(reason),
+        record.data,
+    )
 
 
 def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, ...]]:
@@ -101,7 +131,8 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
 
     ``out`` is complete once the iterator is exhausted. Never raises on record content.
     """
-    arn = out.event_source_arn = records[0].get("eventSourceARN", "") if records else ""
+    first = records[0] if records else {}
+    arn = out.event_source_arn = str(first.get("eventSourceARN", "")) if isinstance(first, dict) else ""
     read = events.read_stored
     rows, sources, dead_letters = out.rows, out.sources, out.dead_letters
     for item in kinesis.deaggregate(records):
@@ -113,6 +144,10 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
             row = (*read(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)
         except InvalidEvent as e:
             dead_letters.append(_dead(arn, item, item.sub_sequence_number, str(e)))
+            continue
+        except Exception as e:  # a reader's failure on one record is that record's, never the batch's
+            reason = f"record unreadable: {type(e).__name__}: {e}"
+            dead_letters.append(_dead(arn, item, item.sub_sequence_number, reason))
             continue
         rows.append(row)
         sources.append(item)
