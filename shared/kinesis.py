@@ -31,6 +31,7 @@ __all__ = [
     "MAGIC",
     "MAX_RECORD_BYTES",
     "MAX_USER_RECORDS",
+    "WHOLE_RECORD",
     "AggregatedRecord",
     "CorruptRecord",
     "PublishResult",
@@ -51,6 +52,7 @@ _OVERHEAD = len(MAGIC) + DIGEST_SIZE
 # The most user records one aggregate may carry before it is refused whole. The smallest valid error event is
 # about 150 bytes, so a full 1 MiB record holds about 7,000; a hostile one of empty records holds 175,000.
 MAX_USER_RECORDS = 10_000
+WHOLE_RECORD = -1  # the sub-sequence number of a CorruptRecord that is a whole Kinesis record
 
 
 @functools.cache
@@ -90,13 +92,15 @@ class UserRecord(NamedTuple):
 
 
 class CorruptRecord(NamedTuple):
-    """A Kinesis record that carries the KPL magic but cannot be read: it goes to dead letters whole."""
+    """A Kinesis record that carries the KPL magic but cannot be read: it goes to dead letters whole (its
+    sub-sequence number -1); or one user record of a readable aggregate that cannot be, with its own number."""
 
     data: bytes
     partition_key: str
     shard_id: str
     sequence_number: str
     reason: str
+    sub_sequence_number: int = WHOLE_RECORD
 
 
 def _b64decode(data: str | bytes) -> bytes:
@@ -153,19 +157,31 @@ def deaggregate_one(
             new(UserRecord, (record.data, keys[record.partition_key_index], shard_id, sequence_number, sub))
             for sub, record in enumerate(message.records)
         ]
-    except Exception:  # noqa: S110 - a key index past the table, or one no index can be: named below
+    except Exception:  # noqa: S110 - a key index past the table, or one no index can be: record by record below
         pass
-    n_keys = len(keys)
-    sub, index = next(
-        ((s, r.partition_key_index) for s, r in enumerate(message.records) if not 0 <= r.partition_key_index < n_keys),
-        (-1, -1),
-    )
-    reason = (
-        f"aggregate record {sub} names partition key {index} of {n_keys}"
-        if sub >= 0
-        else "aggregate records unreadable"
-    )
-    return CorruptRecord(raw, partition_key, shard_id, sequence_number, reason)
+    try:
+        return [
+            _user_or_corrupt(record, sub, keys, partition_key, shard_id, sequence_number)
+            for sub, record in enumerate(message.records)
+        ]
+    except Exception as e:
+        return CorruptRecord(raw, partition_key, shard_id, sequence_number, f"aggregate records unreadable: {_name(e)}")
+
+
+def _user_or_corrupt(
+    record: Any, sub: int, keys: Sequence[str], partition_key: str, shard_id: str, sequence_number: str
+) -> UserRecord | CorruptRecord:
+    """One user record of a verified aggregate; a bad key index spoils that record alone: its bytes are the
+    producer's (the digest says so), so it is dead-lettered by itself and its neighbours go on."""
+    data = record.data
+    try:
+        index = record.partition_key_index
+        if 0 <= index < len(keys):
+            return UserRecord(data, keys[index], shard_id, sequence_number, sub)
+        reason = f"aggregate record {sub} names partition key {index} of {len(keys)}"
+    except Exception as e:
+        reason = f"aggregate record {sub} unreadable: {_name(e)}"
+    return CorruptRecord(data, partition_key, shard_id, sequence_number, reason, sub)
 
 
 def _name(error: BaseException) -> str:

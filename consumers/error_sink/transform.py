@@ -36,7 +36,7 @@ DEAD_LETTER_COLUMNS = (
     "raw",
 )
 DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
-WHOLE_RECORD = -1  # sub-sequence number of a dead letter that is a whole (corrupt) Kinesis record
+WHOLE_RECORD = kinesis.WHOLE_RECORD  # sub-sequence number of a dead letter that is a whole Kinesis record
 
 
 @dataclass(slots=True)
@@ -101,9 +101,13 @@ def copy_line(row: tuple[Any, ...]) -> str:
 MAX_REASON_CHARS = 2000
 
 
-def storable(text: str, limit: int = MAX_REASON_CHARS) -> str:
+def storable(text: str | bytes, limit: int = MAX_REASON_CHARS) -> str:
     """``text`` as a PostgreSQL text column will take it, whatever arrived: NUL and lone surrogates are written
-    as escapes, and a very long text is cut. A dead letter must never fail its batch; the exact bytes are in raw."""
+    as escapes, and a very long text is cut. A dead letter must never fail its batch; the exact bytes are in raw.
+
+    Bytes are read as UTF-8 with escapes: protobuf hands a KPL partition key that is not UTF-8 over as bytes."""
+    if not isinstance(text, str):
+        text = bytes(text).decode("utf-8", "backslashreplace") if isinstance(text, bytes | bytearray) else str(text)
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
     try:
@@ -138,7 +142,7 @@ def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, 
     for item in kinesis.deaggregate(records):
         out.records_in += 1
         if isinstance(item, kinesis.CorruptRecord):
-            dead_letters.append(_dead(arn, item, WHOLE_RECORD, item.reason))
+            dead_letters.append(_dead(arn, item, item.sub_sequence_number, item.reason))
             continue
         try:
             row = (*read(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)

@@ -76,13 +76,6 @@ def _aggregate_bytes():
         (lambda d: d[:10], "shorter than its header"),
         (lambda d: kinesis.MAGIC + b"\x01\x02", "shorter than its header"),
         (lambda d: kinesis.MAGIC + b"\xff\xff" + hashlib.md5(b"\xff\xff").digest(), "protobuf unreadable"),
-        # A record naming partition key 5 in a table of one: the library would print to stderr and drop it.
-        (
-            lambda d: kinesis.MAGIC + (body := b"\x0a\x01k\x1a\x05\x08\x05\x1a\x01x") + hashlib.md5(body).digest(),
-            "names partition key 5 of 1",
-        ),
-        # An index no Python sequence can take (2**63): it raised TypeError out of the consumer's COPY.
-        (lambda d: _framed(b"\x0a\x01k\x1a\x0e\x08" + _varint(2**63) + b"\x1a\x01x"), "names partition key"),
         # A valid digest over a key table and no records: it vanished with no row and no dead letter.
         (lambda d: _framed(b"\x0a\x01k"), "holds no user records"),
         # 10,001 empty records in 60 kB would have become 10,001 dead letters.
@@ -95,6 +88,24 @@ def test_corrupt_aggregate_is_reported_never_passed_through(mangle, reason):
     assert isinstance(record, kinesis.CorruptRecord)
     assert reason in record.reason
     assert record.data == data
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        5,  # past a table of one: the library would print to stderr and drop the record
+        2**63,  # no Python sequence takes it: it raised TypeError out of the consumer's COPY
+    ],
+)
+def test_a_bad_key_index_spoils_its_own_user_record_only(index):
+    good = b"\x1a\x05\x08\x00\x1a\x01x"
+    bad = b"\x08" + _varint(index) + b"\x1a\x01y"
+    body = b"\x0a\x01k" + good + b"\x1a" + bytes([len(bad)]) + bad + good
+    out = list(kinesis.deaggregate(kinesis_event([("a", _framed(body))])["Records"]))
+    assert [type(r).__name__ for r in out] == ["UserRecord", "CorruptRecord", "UserRecord"]
+    assert [r.sub_sequence_number for r in out] == [0, 1, 2]
+    assert out[1].data == b"y" and f"names partition key {index} of 1" in out[1].reason
+    assert out[0].data == out[2].data == b"x"
 
 
 def test_an_aggregate_at_the_user_record_bound_is_still_read():
