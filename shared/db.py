@@ -315,11 +315,13 @@ def insert_idempotent(
 
     The common case, a first delivery, is a plain COPY into the table under a savepoint: as fast as COPY gets.
     When a key is already there (a replay) or repeats within the batch, that COPY fails on the unique index;
-    when it meets a concurrent batch writing the same keys in another order, PostgreSQL ends one of the two as a
-    deadlock. Either way it is rolled back (with its locks), and the rows go through a temp table and ``INSERT
-    ... SELECT DISTINCT ON (key) ... ORDER BY key ON CONFLICT (key) DO NOTHING``: in key order, the one order
-    every writer of the staged path takes its locks in. The caller learns how many were duplicates as
-    ``len(rows) - inserted``. Any other error is the caller's. Must run inside the caller's transaction.
+    when it meets a concurrent batch writing the same keys in another order, PostgreSQL may end one of the two
+    as a deadlock. Either way it is rolled back, with its locks, the keys already stored are looked up in one
+    indexed query, and only the rows not stored yet are copied, once each and in key order: a replay of a
+    stored batch writes nothing and costs about what reading it costs. Should a concurrent writer store some of
+    those keys in between, the rows go through a temp table and ``INSERT ... ON CONFLICT (key) DO NOTHING``.
+    The caller learns how many were duplicates as ``len(rows) - inserted``. Any other error is the caller's.
+    Must run inside the caller's transaction.
     """
     return _insert_idempotent(cur, table, columns, _CopySource(rows, line), key=key)
 
@@ -331,15 +333,78 @@ def _insert_idempotent(
         return 0
     target = sql.Identifier(table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    copy_sql = sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur)
+    if _copy_under_savepoint(cur, lambda: source.copy(cur, copy_sql)):
+        return len(source.rows)
+    # A replay (or a key repeated in the batch, or a concurrent writer of the same keys): find the keys already
+    # stored with one indexed lookup, and COPY only the rest, in key order. A replay of a stored batch ends
+    # here with nothing to write, for about the price of reading the batch.
+    source.text()  # produce every row: the failed COPY may have stopped reading early
+    positions = [columns.index(k) for k in key]
+    stored = _stored_keys(cur, table, key, [[row[i] for row in source.rows] for i in positions])
+    fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
+    for row in source.rows:
+        k = tuple(row[i] for i in positions)
+        if k not in stored and k not in fresh:
+            fresh[k] = row
+    if not fresh:
+        return 0
+    rows = [fresh[k] for k in sorted(fresh)]
+    if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO("".join(map(copy_line, rows))))):
+        return len(rows)
+    return _insert_staged(cur, table, columns, rows, key=key)  # a concurrent writer got there in between
+
+
+def _copy_under_savepoint(cur: psycopg2.extensions.cursor, copy: Callable[[], None]) -> bool:
+    """Run a COPY into a table under a savepoint; False (rolled back, locks released) when a key was already
+    there or PostgreSQL ended it as a deadlock with a concurrent writer of the same keys."""
     cur.execute("SAVEPOINT direct_copy")
     try:
-        source.copy(cur, sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur))
+        copy()
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DeadlockDetected):
         cur.execute("ROLLBACK TO SAVEPOINT direct_copy; RELEASE SAVEPOINT direct_copy")
-    else:
-        cur.execute("RELEASE SAVEPOINT direct_copy")
-        return len(source.rows)
+        return False
+    cur.execute("RELEASE SAVEPOINT direct_copy")
+    return True
 
+
+_KEY_TYPES: dict[tuple[str, str], str] = {}  # (table, column) -> SQL type, read from the catalog once
+
+
+def _stored_keys(
+    cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], values: Sequence[Sequence[Any]]
+) -> set[tuple[Any, ...]]:
+    """The keys among ``values`` (one list per key column) that ``table`` already holds."""
+    missing = [column for column in key if (table, column) not in _KEY_TYPES]
+    if missing:
+        cur.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname = ANY(%s) AND NOT attisdropped",
+            (table, missing),
+        )
+        _KEY_TYPES.update({(table, name): kind for name, kind in cur.fetchall()})
+    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_KEY_TYPES[(table, column)])) for column in key)
+    names = sql.SQL(", ").join(map(sql.Identifier, key))
+    cur.execute(
+        sql.SQL("SELECT {names} FROM {table} WHERE ({names}) IN (SELECT * FROM unnest({arrays}))").format(
+            names=names, table=sql.Identifier(table), arrays=arrays
+        ),
+        [list(v) for v in values],
+    )
+    return {tuple(row) for row in cur.fetchall()}
+
+
+def _insert_staged(
+    cur: psycopg2.extensions.cursor,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: Sequence[str],
+) -> int:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` of rows through a temp table, in key order."""
+    target = sql.Identifier(table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     stage = sql.Identifier(f"_stage_{table}")
     keys = sql.SQL(", ").join(map(sql.Identifier, key))
     # Only the listed columns, no constraints: the target's identity and defaults apply at the INSERT.
@@ -350,7 +415,7 @@ def _insert_idempotent(
     )
     cur.copy_expert(
         sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=cols).as_string(cur),
-        io.StringIO(source.text()),
+        io.StringIO("".join(map(copy_line, rows))),
     )
     cur.execute(
         sql.SQL(
@@ -359,8 +424,7 @@ def _insert_idempotent(
         ).format(target=target, cols=cols, keys=keys, stage=stage)
     )
     inserted: int = cur.rowcount
-    # Emptied at once, not at commit: the backstop below stages again and again in one transaction, and rows
-    # left behind would make every later INSERT read them all again.
+    # Emptied at once, not at commit: a transaction may stage again, and rows left behind would be read again.
     cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
     return inserted
 
