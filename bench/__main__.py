@@ -22,7 +22,7 @@ from bench.report import Figure, table
 
 __all__ = ["SECTIONS", "main"]
 
-SECTIONS = ("consumer", "deagg", "producer", "coldstart", "zips", "pipeline")
+SECTIONS = ("consumer", "scale", "deagg", "producer", "coldstart", "zips", "pipeline")
 
 
 def _say(message: str) -> None:
@@ -93,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = postgres.url
         machine = _versions(postgres.url)
 
-        from bench import consumer, deagg, pipeline, producer, zips
+        from bench import consumer, deagg, pipeline, producer, scale, zips
 
         if run("consumer"):
             _say(f"consumer end to end ({n} rows x {repeats})")
             figures += consumer.run(postgres.url, n=n, repeats=repeats)
+        if run("scale"):
+            _say(f"scale: 4 consumers at once, and the peak memory of a 6 MB batch ({n} rows x {repeats})")
+            figures += scale.run(postgres.url, n=n, repeats=max(3, repeats) if n > 1000 else 1)
         if run("deagg"):
             _say("de-aggregation")
             figures += deagg.run(n=n, repeats=max(3, repeats))
