@@ -1,6 +1,5 @@
 """error_source Lambda handler: the imperative shell around transform.py."""
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ PUBLISHER = aws.publisher(CONFIG)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.read_request(event)
-        batch = transform.prepare(request, received_at=datetime.now(UTC), new_ids=iter(lambda: str(uuid.uuid4()), None))
+        batch = transform.prepare(request, received_at=datetime.now(UTC))
     except transform.RequestError as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
