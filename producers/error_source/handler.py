@@ -19,7 +19,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except transform.RequestError as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
-    result = PUBLISHER.publish(batch.records) if batch.records else kinesis.PublishResult()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, remaining() if remaining else None)
+    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else kinesis.PublishResult()
     failed = list(result.failed)
     observability.emit_metrics(
         "error_source",

@@ -25,6 +25,7 @@ __all__ = [
     "error_response",
     "is_http",
     "prepare",
+    "publish_deadline",
     "read_request",
     "respond",
     "unavailable",
@@ -33,6 +34,8 @@ __all__ = [
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 500
 RETRY_AFTER_S = 2
+# Time kept back from the invocation's remaining time for answering after publishing (metrics, the reply).
+RESPONSE_MARGIN_S = 0.5
 # The namespace of content-derived event ids (uuid5 of "event-pipeline/error-event/v1/content-id" under the
 # URL namespace). Fixed for good: changing it would give a resent event a new id.
 CONTENT_ID_NAMESPACE = uuid.UUID("366f66d6-f4c6-5092-882e-016fba2b3618")
@@ -51,6 +54,7 @@ class Request:
 @dataclass(slots=True)
 class Batch:
     valid: list[events.ErrorEvent] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each valid event's index in the request
     rejected: list[dict[str, Any]] = field(default_factory=list)
     records: list[kinesis.AggregatedRecord] = field(default_factory=list)
 
@@ -146,11 +150,20 @@ def prepare(request: Request, *, received_at: datetime) -> Batch:
         data = events.encode(event)
         total += len(data)
         batch.valid.append(event)
+        batch.positions.append(index)
         encoded.append((event.event_id, data))
     if total > MAX_BODY_BYTES:
         raise RequestError(413, f"events are {total} bytes encoded, over the limit of {MAX_BODY_BYTES}")
     batch.records = kinesis.aggregate(encoded)
     return batch
+
+
+def publish_deadline(configured_s: float, remaining_ms: int | None) -> float:
+    """Seconds publishing may take: the configured deadline, or less when the Lambda invocation has less time
+    left than that plus the margin for answering (``remaining_ms`` None: no invocation context to ask)."""
+    if remaining_ms is None:
+        return configured_s
+    return max(0.0, min(configured_s, remaining_ms / 1000.0 - RESPONSE_MARGIN_S))
 
 
 def unavailable(batch: Batch, failed_records: Sequence[int]) -> set[int]:
@@ -166,8 +179,13 @@ def respond(request: Request, batch: Batch, failed_records: Sequence[int] = ()) 
     headers = {"content-type": "application/json"}
     if failed_events:
         status = 503
-        body["unavailable"] = [batch.valid[i].event_id for i in sorted(failed_events)]
-        body["message"] = "the stream did not take every event in time; resend the unavailable ids"
+        body["unavailable"] = [
+            {"index": batch.positions[i], "event_id": batch.valid[i].event_id} for i in sorted(failed_events)
+        ]
+        body["message"] = (
+            "the stream did not take every event in time; resend the unavailable events (with their event_id, "
+            "or exactly as sent)"
+        )
         headers["retry-after"] = str(RETRY_AFTER_S)
     elif not batch.valid:
         status = 400

@@ -168,26 +168,23 @@ def test_events_over_a_mebibyte_once_encoded_are_413():
     assert err.value.status == 413
 
 
-def test_unavailable_events_give_503_with_retry_after_and_their_ids():
-    request = transform.read_request(
-        {
-            "events": [
-                {
-                    "source": "s",
-                    "level": "INFO",
-                    "message": "m" * 30_000,
-                    "occurred_at": "2026-11-22T09:15:02Z",
-                }
-            ]
-            * 33
-        }
-    )
+def test_unavailable_events_give_503_naming_each_by_request_index_and_id():
+    base = {"source": "s", "level": "INFO", "occurred_at": "2026-11-22T09:15:02Z"}
+    items = [{**base, "message": f"{n} " + "m" * 30_000} for n in range(3)]
+    items.insert(1, {"source": "s"})  # refused: input indexes and valid positions differ from here on
+    request = transform.read_request({"events": items})
     batch = transform.prepare(request, received_at=NOW)
     assert len(batch.records) == 1
     reply = transform.respond(request, batch, failed_records=[0])
     assert reply["statusCode"] == 503
     assert reply["accepted"] == []
-    assert reply["unavailable"] == [e.event_id for e in batch.valid]
+    ids = [e.event_id for e in batch.valid]
+    assert reply["unavailable"] == [
+        {"index": 0, "event_id": ids[0]},
+        {"index": 2, "event_id": ids[1]},
+        {"index": 3, "event_id": ids[2]},
+    ]
+    assert [r["index"] for r in reply["rejected"]] == [1]
 
 
 def test_http_503_sets_the_retry_after_header():
@@ -197,7 +194,22 @@ def test_http_503_sets_the_retry_after_header():
     reply = transform.respond(request, batch, failed_records=[0])
     assert reply["statusCode"] == 503
     assert int(reply["headers"]["retry-after"]) > 0
-    assert json.loads(reply["body"])["unavailable"] == [e.event_id for e in batch.valid]
+    assert json.loads(reply["body"])["unavailable"] == [
+        {"index": i, "event_id": e.event_id} for i, e in enumerate(batch.valid)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("configured", "remaining_ms", "expected"),
+    [
+        (10.0, None, 10.0),  # no invocation context: the configured deadline
+        (10.0, 60_000, 10.0),  # plenty of time left
+        (10.0, 3_000, 2.5),  # the invocation ends first: its time left, less the margin for answering
+        (1.0, 400, 0.0),  # not even the margin left: publish nothing, answer 503
+    ],
+)
+def test_the_publish_deadline_is_the_sooner_of_the_setting_and_the_invocation(configured, remaining_ms, expected):
+    assert transform.publish_deadline(configured, remaining_ms) == pytest.approx(expected)
 
 
 json_values = st.recursive(
