@@ -79,8 +79,8 @@ class Alert:
 
     @property
     def group_id(self) -> str:
-        """The FIFO message group: the source as far as SNS takes it, then a hash of the real source, so two
-        sources that fold to the same text never share a group (nor a dedup scope)."""
+        """The FIFO message group: the source as far as SNS takes it, then 64 bits of a SHA-256 of the real
+        source, so two sources that fold to the same text do not share a group (nor a dedup scope)."""
         readable = "".join(c if c in _ID_CHARS else "_" for c in _ascii(self.source))[:_GROUP_PREFIX_CHARS]
         digest = hashlib.sha256(self.source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         return f"{readable}~{digest}"
