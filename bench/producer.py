@@ -50,7 +50,7 @@ def _through_requests(raw: list[dict[str, Any]], size: int) -> tuple[int, int, f
     fills = []
     for start in range(0, len(raw), size):
         request = transform.Request(raw[start : start + size], http=False)
-        batch = transform.prepare(request, received_at=received, new_ids=iter(()))
+        batch = transform.prepare(request, received_at=received)
         records += len(batch.records)
         fills += [len(r.data) / kinesis.MAX_RECORD_BYTES for r in batch.records]
         result = publisher.publish(batch.records)

@@ -8,32 +8,51 @@ from typing import Any
 
 from shared.config import Settings
 from shared.exceptions import SecretError
-from shared.kinesis import Publisher
+from shared.kinesis import CALL_TIMEOUTS_S, Publisher
 
 __all__ = ["client", "publisher", "secret_reader"]
 
 
 @cache
-def _client(service: str, region: str, endpoint_url: str | None, use_localstack: bool) -> Any:
+def _session() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@cache
+def _client(
+    service: str, region: str, endpoint_url: str | None, use_localstack: bool, call_timeout_s: float | None = None
+) -> Any:
     # Imported here, not at module import, so functions that never call AWS do not pay for it. A client
     # straight from botocore skips boto3's resource layer: the same client, about 0.3x of `import boto3`
     # less cold start (bench/RESULTS.md).
+    from botocore.config import Config
+
+    if call_timeout_s is None:
+        config = Config(
+            region_name=region,
+            retries={"mode": "standard", "max_attempts": 3},
+            connect_timeout=3,
+            read_timeout=10,
+            tcp_keepalive=True,
+        )
+    else:
+        # One attempt whose connect and read timeouts add up to call_timeout_s: the caller retries, knowing
+        # how much time is left, where botocore's own retries would multiply the wait.
+        connect = min(1.0, call_timeout_s / 2)
+        config = Config(
+            region_name=region,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=connect,
+            read_timeout=call_timeout_s - connect,
+            tcp_keepalive=True,
+        )
     if use_localstack and endpoint_url is None:
         import localstack_client.session
 
-        return localstack_client.session.Session(region_name=region).client(service)
-    import botocore.session
-    from botocore.config import Config
-
-    config = Config(
-        region_name=region,
-        retries={"mode": "standard", "max_attempts": 3},
-        connect_timeout=3,
-        read_timeout=10,
-        tcp_keepalive=True,
-    )
-    session = botocore.session.get_session()
-    return session.create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+        return localstack_client.session.Session(region_name=region).client(service, config=config)
+    return _session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def client(service: str, settings: Settings) -> Any:
@@ -57,5 +76,15 @@ def secret_reader(settings: Settings) -> Callable[[str], str]:
 
 
 def publisher(settings: Settings) -> Publisher:
-    """The one way producers publish: to STREAM_NAME, with the configured deadline."""
-    return Publisher(client("kinesis", settings), str(settings.stream_name), deadline_s=settings.publish_deadline_s)
+    """The one way producers publish: to STREAM_NAME, with the configured deadline, each PutRecords call on a
+    client whose timeouts fit the time left (botocore's retries off: the Publisher retries)."""
+
+    def client_for(call_timeout_s: float) -> Any:
+        return _client("kinesis", settings.region, settings.endpoint_url, settings.use_localstack, call_timeout_s)
+
+    return Publisher(
+        client_for(CALL_TIMEOUTS_S[-1]),
+        str(settings.stream_name),
+        deadline_s=settings.publish_deadline_s,
+        client_for=client_for,
+    )

@@ -1,7 +1,9 @@
 """The error event, schema version 1: parsing, validation and the wire codec (pure, no I/O).
 
-Validation refuses anything a PostgreSQL ``text`` or ``jsonb`` column would refuse (NUL characters,
-lone surrogates, NaN and Infinity), so a row that passes here cannot fail at insert time.
+Validation refuses anything a PostgreSQL ``text``, ``jsonb`` or ``timestamptz`` column would refuse (NUL
+characters, lone surrogates, NaN and Infinity, zone offsets with fractional seconds or of 16 hours or more),
+and timestamps whose UTC value falls outside years 1 to 9999, which could be stored but not read back, so a
+row that passes here cannot fail at insert time or when read.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.exceptions import InvalidEvent
@@ -136,6 +138,12 @@ def _utf8_size(value: str, field: str) -> int:
         raise InvalidEvent(f"{field} contains a lone surrogate, which is not valid UTF-8") from e
 
 
+# PostgreSQL takes zone offsets up to 15:59:59, in whole seconds; a timestamp must also have a UTC value a
+# Python datetime can hold (years 1 to 9999), or reading the row back fails.
+_MAX_OFFSET = timedelta(hours=16)
+_ZERO = timedelta(0)
+
+
 def _timestamp(value: object, field: str) -> datetime:
     text = _text(value, field)
     if len(text) < 16 or len(text) > 40:
@@ -144,8 +152,18 @@ def _timestamp(value: object, field: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as e:
         raise InvalidEvent(f"{field} must be an RFC 3339 timestamp with a zone, got {text!r}") from e
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    offset = parsed.utcoffset()
+    if offset is None:
         raise InvalidEvent(f"{field} must carry a time zone (Z or +hh:mm), got {text!r}")
+    if offset.microseconds:
+        raise InvalidEvent(f"{field} has a zone offset with fractional seconds, which PostgreSQL refuses: {text!r}")
+    if abs(offset) >= _MAX_OFFSET:
+        raise InvalidEvent(f"{field} has a zone offset of 16 hours or more, which PostgreSQL refuses: {text!r}")
+    if (parsed.year == 1 and offset > _ZERO) or (parsed.year == 9999 and offset < _ZERO):
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise InvalidEvent(f"{field} falls outside the years 1 to 9999 in UTC: {text!r}") from None
     return parsed
 
 
@@ -355,11 +373,12 @@ _FAST_CONTEXT_BYTES = MAX_CONTEXT_BYTES // 2
 # A context with at most this many containers (its own braces included) cannot nest past _check_json's limit.
 _FAST_CONTAINERS = 64
 # A timestamp already in the form isoformat() gives back (what producers write): date and time in range as far
-# as a pattern can tell, six fraction digits unless all zero, an offset other than -00:00. fromisoformat still
-# has the last word on the date (the 31st of a short month, the 29th of February).
+# as a pattern can tell, six fraction digits unless all zero, an offset other than -00:00 and under 16 hours,
+# a year other than 1 and 9999 (where the offset may carry the UTC value out of range: _timestamp decides).
+# fromisoformat still has the last word on the date (the 31st of a short month, the 29th of February).
 _ISOFORMAT_TEXT = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    r"(?:\.(?!000000)[0-9]{6})?(?:\+(?:[01][0-9]|2[0-3]):[0-5][0-9]|-(?!00:00)(?:[01][0-9]|2[0-3]):[0-5][0-9])"
+    r"(?!0001|9999)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.(?!000000)[0-9]{6})?(?:\+(?:0[0-9]|1[0-5]):[0-5][0-9]|-(?!00:00)(?:0[0-9]|1[0-5]):[0-5][0-9])"
 ).fullmatch
 _fromisoformat = datetime.fromisoformat
 

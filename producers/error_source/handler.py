@@ -1,6 +1,5 @@
 """error_source Lambda handler: the imperative shell around transform.py."""
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,11 +15,13 @@ PUBLISHER = aws.publisher(CONFIG)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.read_request(event)
-        batch = transform.prepare(request, received_at=datetime.now(UTC), new_ids=iter(lambda: str(uuid.uuid4()), None))
+        batch = transform.prepare(request, received_at=datetime.now(UTC))
     except transform.RequestError as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
-    result = PUBLISHER.publish(batch.records) if batch.records else kinesis.PublishResult()
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, remaining() if remaining else None)
+    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else kinesis.PublishResult()
     failed = list(result.failed)
     observability.emit_metrics(
         "error_source",

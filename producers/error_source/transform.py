@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared import events, kinesis
@@ -19,9 +21,11 @@ __all__ = [
     "Batch",
     "Request",
     "RequestError",
+    "content_id",
     "error_response",
     "is_http",
     "prepare",
+    "publish_deadline",
     "read_request",
     "respond",
     "unavailable",
@@ -30,6 +34,13 @@ __all__ = [
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENTS = 500
 RETRY_AFTER_S = 2
+# Time kept back from the invocation's remaining time for answering after publishing (metrics, the reply).
+RESPONSE_MARGIN_S = 0.5
+# The namespace of content-derived event ids (uuid5 of "event-pipeline/error-event/v1/content-id" under the
+# URL namespace). Fixed for good: changing it would give a resent event a new id.
+CONTENT_ID_NAMESPACE = uuid.UUID("366f66d6-f4c6-5092-882e-016fba2b3618")
+_PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +54,7 @@ class Request:
 @dataclass(slots=True)
 class Batch:
     valid: list[events.ErrorEvent] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # each valid event's index in the request
     rejected: list[dict[str, Any]] = field(default_factory=list)
     records: list[kinesis.AggregatedRecord] = field(default_factory=list)
 
@@ -102,26 +114,56 @@ def read_request(event: Any) -> Request:
     return Request(_items(payload), http=True)
 
 
-def prepare(request: Request, *, received_at: datetime, new_ids: Iterator[str]) -> Batch:
-    """Validate every event (assigning ids and received_at) and pack the valid ones into KPL aggregates."""
+def content_id(event: events.ErrorEvent) -> str:
+    """The id of an event sent without one: a UUID (version 5) of what it says, so the same event sent twice
+    (a client resending a body whose answer it never got) has the same id, and the consumer keeps one row.
+
+    It covers source, level, message, occurred_at (as a UTC instant), context (keys sorted) and stack; not
+    received_at, which differs between the two sends. Two reports alike in all of these are one report.
+    """
+    key = [
+        event.source,
+        event.level,
+        event.message,
+        event.occurred_at.astimezone(UTC).isoformat(),
+        event.context,
+        event.stack,
+    ]
+    return str(uuid.uuid5(CONTENT_ID_NAMESPACE, _canonical(key)))
+
+
+def prepare(request: Request, *, received_at: datetime) -> Batch:
+    """Validate every event (assigning received_at, and a content-derived id where the sender gave none) and
+    pack the valid ones into KPL aggregates."""
     batch = Batch()
     encoded: list[tuple[str, bytes]] = []
     total = 0
     for index, item in enumerate(request.items):
         given = isinstance(item, Mapping) and "event_id" in item
         try:
-            event = events.parse(item, received_at=received_at, event_id=None if given else next(new_ids))
+            event = events.parse(item, received_at=received_at, event_id=None if given else _PLACEHOLDER_ID)
         except InvalidEvent as e:
             batch.rejected.append({"index": index, "reason": str(e)})
             continue
+        if not given:
+            event = dataclasses.replace(event, event_id=content_id(event))
         data = events.encode(event)
         total += len(data)
         batch.valid.append(event)
+        batch.positions.append(index)
         encoded.append((event.event_id, data))
     if total > MAX_BODY_BYTES:
         raise RequestError(413, f"events are {total} bytes encoded, over the limit of {MAX_BODY_BYTES}")
     batch.records = kinesis.aggregate(encoded)
     return batch
+
+
+def publish_deadline(configured_s: float, remaining_ms: int | None) -> float:
+    """Seconds publishing may take: the configured deadline, or less when the Lambda invocation has less time
+    left than that plus the margin for answering (``remaining_ms`` None: no invocation context to ask)."""
+    if remaining_ms is None:
+        return configured_s
+    return max(0.0, min(configured_s, remaining_ms / 1000.0 - RESPONSE_MARGIN_S))
 
 
 def unavailable(batch: Batch, failed_records: Sequence[int]) -> set[int]:
@@ -137,8 +179,13 @@ def respond(request: Request, batch: Batch, failed_records: Sequence[int] = ()) 
     headers = {"content-type": "application/json"}
     if failed_events:
         status = 503
-        body["unavailable"] = [batch.valid[i].event_id for i in sorted(failed_events)]
-        body["message"] = "the stream did not take every event in time; resend the unavailable ids"
+        body["unavailable"] = [
+            {"index": batch.positions[i], "event_id": batch.valid[i].event_id} for i in sorted(failed_events)
+        ]
+        body["message"] = (
+            "the stream did not take every event in time; resend the unavailable events (with their event_id, "
+            "or exactly as sent)"
+        )
         headers["retry-after"] = str(RETRY_AFTER_S)
     elif not batch.valid:
         status = 400

@@ -7,7 +7,7 @@ import itertools
 import aws_kinesis_agg.aggregator as lib_aggregator
 import aws_kinesis_agg.deaggregator as lib_deaggregator
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -273,3 +273,72 @@ def test_a_missing_stream_is_not_retried():
     with pytest.raises(PublishError, match="ResourceNotFoundException"):
         _publisher(FakeKinesis(raise_first=[missing]), clock).publish(_records(2))
     assert clock.sleeps == []
+
+
+class HangingKinesis:
+    """Every call takes its client's whole timeout on the fake clock, then times out, as an endpoint that
+    accepts connections and never answers does; records the timeout and the time left at each call's start."""
+
+    def __init__(self, clock, deadline):
+        self.clock = clock
+        self.deadline = deadline
+        self.calls = []  # (time left at start, timeout)
+
+    def client_for(self, timeout):
+        outer = self
+
+        class Client:
+            def put_records(self, StreamName, Records):
+                outer.calls.append((outer.deadline - outer.clock.now, timeout))
+                outer.clock.now += timeout
+                raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+
+        return Client()
+
+
+@pytest.mark.parametrize("deadline", [0.3, 1.0, 2.0, 10.0, 30.0])
+def test_no_call_outlasts_the_deadline_against_an_endpoint_that_never_answers(deadline):
+    clock = FakeClock()
+    hanging = HangingKinesis(clock, deadline)
+    publisher = kinesis.Publisher(
+        None,
+        "errors",
+        deadline_s=deadline,
+        clock=clock,
+        sleep=clock.sleep,
+        jitter=lambda: 1.0,
+        client_for=hanging.client_for,
+    )
+    result = publisher.publish(_records(3))
+    assert sorted(result.failed) == [0, 1, 2] and result.succeeded == []
+    assert clock.now <= deadline
+    assert len(hanging.calls) >= 2  # one call takes at most half the deadline: a second try always fits
+    for left, timeout in hanging.calls:
+        assert timeout in kinesis.CALL_TIMEOUTS_S and timeout <= left and timeout <= max(deadline / 2, 0.1)
+    assert deadline - clock.now < 0.1 + 2.0  # stopped only when not even the smallest call (plus backoff) fit
+
+
+def test_a_deadline_already_past_starts_no_call():
+    clock = FakeClock()
+    client = FakeKinesis()
+    result = _publisher(client, clock).publish(_records(600), deadline_s=0.05)
+    assert client.calls == []
+    assert result.failed == dict.fromkeys(range(600), kinesis.DEADLINE_EXCEEDED)
+
+
+def test_the_sooner_of_two_deadlines_wins():
+    clock = FakeClock()
+    client = FakeKinesis(fail=lambda n: True)
+    _publisher(client, clock, deadline=10.0).publish(_records(1), deadline_s=0.5)
+    assert clock.now <= 0.5
+    clock = FakeClock()
+    _publisher(client, clock, deadline=0.5).publish(_records(1), deadline_s=10.0)
+    assert clock.now <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("left", "cap", "expected"),
+    [(10.0, 5.0, 5.0), (4.9, 5.0, 2.5), (0.3, 5.0, 0.25), (0.1, 5.0, 0.1), (0.09, 5.0, None), (1.0, 0.01, 0.1)],
+)
+def test_a_call_gets_the_largest_step_that_fits(left, cap, expected):
+    assert kinesis.call_timeout(left, cap) == expected
