@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producers.error_source import transform
-from shared import aws, config, kinesis, observability
+from shared import aws, config, invocation, kinesis, observability
 
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
@@ -19,8 +19,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except transform.RequestError as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, remaining() if remaining else None)
+    deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, invocation.remaining_ms(context))
     result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else kinesis.PublishResult()
     failed = list(result.failed)
     observability.emit_metrics(
