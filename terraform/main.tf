@@ -85,6 +85,23 @@ locals {
       timeout     = 60
       database    = true
     }
+    # Operators' recovery tools. redrive's access (the on-failure queues, reading the
+    # streams, invoking the consumers) is granted in redrive.tf; reprocess_dead_letters
+    # needs the database only.
+    redrive = {
+      kind        = "utilities"
+      description = "Reads on-failure records, fetches their batches back from the stream and invokes the consumer again."
+      memory_size = 512
+      timeout     = 900
+      database    = false
+    }
+    reprocess_dead_letters = {
+      kind        = "utilities"
+      description = "Reads dead letters again through the current schema; the valid ones move to errors."
+      memory_size = 512
+      timeout     = 900
+      database    = true
+    }
   }
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have
