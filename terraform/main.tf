@@ -108,6 +108,10 @@ locals {
   # any number of readers, each with its own checkpoint and on-failure queue.
   #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
   #                               passes between invocations (isFinalInvokeForWindow)
+  #   starting_position           optional: TRIM_HORIZON (the default: a new reader reads
+  #                               the whole retained stream) or AT_TIMESTAMP with
+  #                               starting_position_timestamp (RFC 3339); both apply when
+  #                               the mapping is created, and changing them replaces it
   event_source_mappings = {
     error_sink_errors = {
       function                           = "error_sink"
@@ -251,6 +255,8 @@ module "function" {
       maximum_retry_attempts             = m.maximum_retry_attempts
       maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = m.tumbling_window_in_seconds
+      starting_position                  = try(m.starting_position, "TRIM_HORIZON")
+      starting_position_timestamp        = try(m.starting_position_timestamp, null)
     } if m.function == each.key
   }
 
