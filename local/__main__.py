@@ -215,7 +215,14 @@ def redrive(args: argparse.Namespace) -> int:
     queue = args.queue or on_failure_queue(function, _mapped(function)[0])
     url = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
     _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {url}")
-    request = transform.parse_request({"queue_url": url, "dry_run": args.dry_run, "max_messages": args.max_messages})
+    request = transform.parse_request(
+        {
+            "queue_url": url,
+            "dry_run": args.dry_run,
+            "max_messages": args.max_messages,
+            "allow_partial": args.allow_partial,
+        }
+    )
     result = tool.Redrive(
         kinesis=kinesis, sqs=sqs, deliver=lambda batch, event: invoke_locally(batch.function_name, event), progress=_say
     ).run(request)
@@ -332,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--queue", help="another queue (name or URL) instead of <function>-<stream>-failures")
     rd.add_argument("--dry-run", action="store_true", help="report what would be redriven; change nothing")
     rd.add_argument("--max-messages", type=int, default=100, help="stop after this many messages (default 100)")
+    rd.add_argument(
+        "--allow-partial", action="store_true", help="when the stream trimmed a range's start, redrive the rest"
+    )
     rd.set_defaults(run=redrive)
     rp = sub.add_parser("reprocess", help="read dead letters again through today's schema and sink logic")
     rp.add_argument("--reason", help="only dead letters whose reason contains this text (any case)")

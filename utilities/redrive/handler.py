@@ -47,6 +47,7 @@ def _client_error_code(error: Exception) -> str | None:
 class Fetched:
     records: list[dict[str, Any]] = field(default_factory=list)  # GetRecords' records, within the batch's range
     problem: str | None = None  # the range is (partly) gone, or could not be read
+    trimmed: bool = False  # the problem is that the stream trimmed the range's start (``records`` hold the rest)
     complete: bool = False  # the batch's last record was read
 
 
@@ -85,9 +86,7 @@ def fetch(kinesis: Any, batch: transform.FailedBatch) -> Fetched:
         if got:
             empty = 0
             if first is None:
-                first = got[0]["SequenceNumber"]
-                if int(first) > int(batch.start):
-                    break  # the stream no longer has the batch's first record
+                first = got[0]["SequenceNumber"]  # past the batch's first record: the stream trimmed the rest
             mine, out.complete = transform.take(batch, got)
             out.records += mine
             last = got[-1]["SequenceNumber"]
@@ -103,6 +102,7 @@ def fetch(kinesis: Any, batch: transform.FailedBatch) -> Fetched:
             tip = True
             break
     out.problem = transform.gone(batch, first, reached_tip=tip)
+    out.trimmed = out.problem is not None
     if out.problem is None and not out.complete:
         out.problem = f"{batch.range}: read to the end of the shard without finding record {batch.end}"
     return out
@@ -172,6 +172,7 @@ class Redrive:
             batch_size=batch.batch_size,
             **transform.timing(batch, now=self.now(), retention_hours=self.retention_hours(batch.stream_name)),
         )
+        partial = False
         if batch.payload is not None:
             events = batch.payload
         else:
@@ -180,12 +181,15 @@ class Redrive:
             report["records"] = len(fetched.records)
             if fetched.problem is not None:
                 summary.expired += 1
-                report.update(status="kept: records gone from the stream", reason=fetched.problem)
-                return False
+                report["reason"] = fetched.problem
+                if not (request.allow_partial and fetched.trimmed and fetched.records):
+                    report["status"] = "kept: records gone from the stream"
+                    return False
+                partial = True  # what is gone stays gone: deliver what is left, then the message can go
             events = lambda_records(batch, fetched.records)
         report["records"] = len(events)
         if request.dry_run:
-            report["status"] = "would redrive"
+            report["status"] = "would redrive what is left" if partial else "would redrive"
             return False
         size = min(batch.batch_size, request.batch_size or batch.batch_size)
         for chunk in transform.chunks(events, max_records=size):
@@ -196,7 +200,7 @@ class Redrive:
                 report.update(status="kept: the consumer did not succeed", reason=outcome.reason)
                 return False
             summary.delivered(len(chunk), outcome)
-        report["status"] = "redriven"
+        report["status"] = "redriven what was left" if partial else "redriven"
         return True
 
     def _after(self, index: int, report: dict[str, Any]) -> None:

@@ -226,6 +226,7 @@ class Request:
     max_messages: int = DEFAULT_MAX_MESSAGES
     batch_size: int | None = None  # at most this many records an invocation (otherwise: the failed batch's size)
     visibility_timeout_s: int = DEFAULT_VISIBILITY_S
+    allow_partial: bool = False  # when the stream trimmed the start of a range, redrive the rest and delete
 
 
 def _int(event: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -239,10 +240,18 @@ def _int(event: Mapping[str, Any], name: str, default: int | None, lo: int, hi: 
 
 def parse_request(event: Any) -> Request:
     """``{"queue_url": URL} | {"records": [record, ...]}``, with optional ``dry_run``, ``max_messages``,
-    ``batch_size`` and ``visibility_timeout_s`` -> a checked Request."""
+    ``batch_size``, ``visibility_timeout_s`` and ``allow_partial`` -> a checked Request."""
     if not isinstance(event, Mapping):
         raise BadRequest("the event must be a JSON object")
-    unknown = set(event) - {"queue_url", "records", "dry_run", "max_messages", "batch_size", "visibility_timeout_s"}
+    unknown = set(event) - {
+        "queue_url",
+        "records",
+        "dry_run",
+        "max_messages",
+        "batch_size",
+        "visibility_timeout_s",
+        "allow_partial",
+    }
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     queue, records = event.get("queue_url"), event.get("records")
@@ -252,13 +261,15 @@ def parse_request(event: Any) -> Request:
         raise BadRequest(f"queue_url must be the queue's URL, got {str(queue)[:80]!r}")
     if records is not None and (not isinstance(records, list) or not records):
         raise BadRequest("records must be a non-empty list of on-failure records")
-    dry_run = event.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise BadRequest(f"dry_run must be true or false, got {type(dry_run).__name__}")
+    flags = {name: event.get(name, False) for name in ("dry_run", "allow_partial")}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise BadRequest(f"{name} must be true or false, got {type(value).__name__}")
     return Request(
         queue_url=queue,
         records=tuple(records) if records is not None else None,
-        dry_run=dry_run,
+        dry_run=flags["dry_run"],
+        allow_partial=flags["allow_partial"],
         max_messages=_int(event, "max_messages", DEFAULT_MAX_MESSAGES, 1, MAX_MESSAGES) or DEFAULT_MAX_MESSAGES,
         batch_size=_int(event, "batch_size", None, 1, 10_000),
         visibility_timeout_s=_int(event, "visibility_timeout_s", DEFAULT_VISIBILITY_S, 1, 43_200)

@@ -267,7 +267,17 @@ def test_records_gone_from_the_stream_are_refused_naming_the_range_and_the_messa
     assert odd["status"] == "kept: not an on-failure record" and "not JSON" in odd["reason"]
     assert counts(db) == (0, 0)
     assert _depth(sqs, queue) == 3  # every message kept, and visible again for the next run
-    assert len(sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])) == 3
+
+    # The operator accepts the loss: what is left of the partly trimmed range is redriven and its message goes.
+    partial = transform.parse_request({"queue_url": queue, "allow_partial": True})
+    result = tool.Redrive(kinesis=trimmed, sqs=sqs, deliver=_deliver).run(partial)
+    assert (result["messages_read"], result["redriven"], result["kept"], result["expired"]) == (3, 1, 2, 2)
+    (done,) = [m for m in result["messages"] if m.get("range") == [seqs[0], seqs[3]]]
+    assert done["status"] == "redriven what was left" and done["records"] == 2
+    with db.cursor() as cur:
+        cur.execute("SELECT sequence_number FROM errors ORDER BY sequence_number::numeric")
+        assert [r[0] for r in cur.fetchall()] == [seqs[2], seqs[3]]
+    assert _depth(sqs, queue) == 2
 
 
 def test_inline_records_from_an_s3_destination_are_delivered_from_their_payload(local_stack, db, tool):

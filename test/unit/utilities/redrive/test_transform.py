@@ -130,6 +130,7 @@ def test_requests_name_a_queue_or_records():
         ({"queue_url": "q"}, "queue_url must be the queue's URL"),
         ({"records": []}, "records must be a non-empty list"),
         ({"records": [RECORD], "dry_run": 1}, "dry_run must be true or false"),
+        ({"records": [RECORD], "allow_partial": "yes"}, "allow_partial must be true or false"),
         ({"records": [RECORD], "max_messages": 0}, "max_messages must be an integer from 1"),
         ({"records": [RECORD], "batch_size": 10_001}, "batch_size must be an integer from 1 to 10000"),
         ({"records": [RECORD], "force": True}, "unknown field(s): force"),
