@@ -297,3 +297,48 @@ def test_inline_records_from_an_s3_destination_are_delivered_from_their_payload(
     result = tool.Redrive(kinesis=local_stack.kinesis(), deliver=_deliver).run(request)
     assert (result["redriven"], result["records_fetched"], result["records_delivered"]) == (1, 0, 2)
     assert counts(db) == (2, 0)
+
+
+class _Unsteady:
+    """moto's Kinesis client, answering the first two GetRecords calls as real Kinesis can and moto never does:
+    an iterator that expired (they last five minutes), then an empty page while still behind the tip."""
+
+    def __init__(self, kinesis):
+        self._kinesis, self.calls = kinesis, 0
+
+    def __getattr__(self, name):
+        return getattr(self._kinesis, name)
+
+    def get_records(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        self.calls += 1
+        if self.calls == 1:
+            raise ClientError({"Error": {"Code": "ExpiredIteratorException", "Message": "expired"}}, "GetRecords")
+        if self.calls == 2:
+            return {"Records": [], "MillisBehindLatest": 5000, "NextShardIterator": kwargs["ShardIterator"]}
+        return self._kinesis.get_records(**{**kwargs, "Limit": 1})  # one record a page: many calls
+
+
+def test_an_expired_iterator_and_empty_pages_do_not_lose_records(local_stack, db, tool):
+    kinesis = local_stack.kinesis()
+    arn = kinesis.describe_stream_summary(StreamName="errors")["StreamDescriptionSummary"]["StreamARN"]
+    put = [
+        kinesis.put_record(StreamName="errors", PartitionKey="iter", Data=wire(error_event(8500 + i))) for i in range(3)
+    ]
+    info = {
+        "requestContext": {"functionArn": "error_sink"},
+        "KinesisBatchInfo": {
+            "shardId": put[0]["ShardId"],
+            "startSequenceNumber": put[0]["SequenceNumber"],
+            "endSequenceNumber": put[-1]["SequenceNumber"],
+            "batchSize": 3,
+            "streamArn": arn,
+        },
+    }
+    unsteady = _Unsteady(kinesis)
+    request = transform.parse_request({"records": [documented_record(info)]})
+    result = tool.Redrive(kinesis=unsteady, deliver=_deliver).run(request)
+    assert (result["redriven"], result["records_fetched"], result["records_delivered"]) == (1, 3, 3)
+    assert unsteady.calls >= 5
+    assert counts(db) == (3, 0)
