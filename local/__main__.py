@@ -210,21 +210,27 @@ def redrive(args: argparse.Namespace) -> int:
     from utilities.redrive import transform
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    sqs, kinesis = boto3.client("sqs", endpoint_url=endpoint), boto3.client("kinesis", endpoint_url=endpoint)
+    sqs, kinesis, s3 = (boto3.client(s, endpoint_url=endpoint) for s in ("sqs", "kinesis", "s3"))
     function = local_function(args.function)
-    queue = args.queue or on_failure_queue(function, _mapped(function)[0])
-    url = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {url}")
-    request = transform.parse_request(
-        {
-            "queue_url": url,
-            "dry_run": args.dry_run,
-            "max_messages": args.max_messages,
-            "allow_partial": args.allow_partial,
-        }
-    )
+    options = {"dry_run": args.dry_run, "max_messages": args.max_messages, "allow_partial": args.allow_partial}
+    if args.s3_bucket:
+        source: dict[str, Any] = {"s3_bucket": args.s3_bucket, "s3_prefix": args.s3_prefix}
+        where = f"s3://{args.s3_bucket}/{args.s3_prefix}"
+    else:
+        queue = args.queue or on_failure_queue(function, _mapped(function)[0])
+        where = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        source = {"queue_url": where}
+    _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
+    try:
+        request = transform.parse_request({**source, **options})
+    except transform.BadRequest as e:
+        raise SystemExit(f"redrive: {e}") from None
     result = tool.Redrive(
-        kinesis=kinesis, sqs=sqs, deliver=lambda batch, event: invoke_locally(batch.function_name, event), progress=_say
+        kinesis=kinesis,
+        sqs=sqs,
+        s3=s3,
+        deliver=lambda batch, event: invoke_locally(batch.function_name, event),
+        progress=_say,
     ).run(request)
     print(json.dumps(result, indent=2, default=str))
     _say(
@@ -337,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("redrive", help="bring back the batches a mapping gave up on, from its on-failure queue")
     rd.add_argument("function", help="the consumer whose on-failure queue to read, e.g. error_sink")
     rd.add_argument("--queue", help="another queue (name or URL) instead of <function>-<stream>-failures")
+    rd.add_argument("--s3-bucket", help="read the objects of an S3 on-failure destination instead of a queue")
+    rd.add_argument("--s3-prefix", default="", help="only the objects under this prefix")
     rd.add_argument("--dry-run", action="store_true", help="report what would be redriven; change nothing")
     rd.add_argument("--max-messages", type=int, default=100, help="stop after this many messages (default 100)")
     rd.add_argument(

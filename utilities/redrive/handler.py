@@ -132,6 +132,7 @@ class Redrive:
     kinesis: Any
     deliver: Deliver
     sqs: Any = None
+    s3: Any = None
     now: Callable[[], float] = time.time
     progress: Callable[[str], None] | None = None
     out_of_time: Callable[[], bool] = lambda: False
@@ -222,9 +223,30 @@ class Redrive:
                 else:
                     self.summary.kept += 1
                 self._after(index, self.summary.messages[-1])
+        elif request.s3_bucket is not None:
+            complete = self._bucket(request)
         else:
             complete = self._queue(request)
         return {"complete": complete, **self.summary.report()}
+
+    def _bucket(self, request: transform.Request) -> bool:
+        """Each object under the prefix is one on-failure record; it is deleted once redriven, like a message."""
+        bucket = request.s3_bucket
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=request.s3_prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                if self.summary.messages_read >= request.max_messages or self.out_of_time():
+                    return False
+                key = item["Key"]
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                self.summary.messages_read += 1
+                if self.one(body, request, f"s3://{bucket}/{key}"):
+                    self.s3.delete_object(Bucket=bucket, Key=key)
+                    self.summary.redriven += 1
+                else:
+                    self.summary.kept += 1
+                self._after(self.summary.messages_read, self.summary.messages[-1])
+        return True
 
     def _queue(self, request: transform.Request) -> bool:
         url = request.queue_url
@@ -278,6 +300,7 @@ def invoke(batch: transform.FailedBatch, event: dict[str, Any]) -> tuple[Any, st
 
 
 SQS = aws.client("sqs", CONFIG)
+S3 = aws.client("s3", CONFIG)
 KINESIS = aws.client("kinesis", CONFIG)
 LAMBDA = _lambda_client()
 
@@ -291,6 +314,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     def out_of_time() -> bool:
         return context is not None and context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT
 
-    result = Redrive(kinesis=KINESIS, deliver=invoke, sqs=SQS, out_of_time=out_of_time).run(request)
+    result = Redrive(kinesis=KINESIS, deliver=invoke, sqs=SQS, s3=S3, out_of_time=out_of_time).run(request)
     LOG.warning("redrive done", extra={k: v for k, v in result.items() if k != "messages"})
     return {"statusCode": 200, **result}

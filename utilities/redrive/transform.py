@@ -59,6 +59,7 @@ _STREAM_ARN = re.compile(
 ).fullmatch
 _SEQUENCE = re.compile(r"0|[1-9][0-9]{0,128}").fullmatch
 _SHARD = re.compile(r"[A-Za-z0-9_.-]{1,128}").fullmatch
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]").fullmatch
 
 
 class NotAFailureRecord(Exception):
@@ -217,11 +218,14 @@ def parse_record(body: str | bytes | Mapping[str, Any]) -> FailedBatch:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Redrive the on-failure records of ``queue_url`` (at most ``max_messages`` of them), or the ``records``
-    given inline (copied from a queue, a topic's subscriber or an S3 object); ``dry_run`` only reports."""
+    """Redrive the on-failure records of ``queue_url``, or of the objects of ``s3_bucket`` under ``s3_prefix``
+    (at most ``max_messages`` of them), or the ``records`` given inline (copied from a queue, a topic's
+    subscriber or an S3 object); ``dry_run`` only reports."""
 
     queue_url: str | None = None
     records: tuple[Any, ...] | None = None
+    s3_bucket: str | None = None  # an S3 destination: its objects under s3_prefix, each one on-failure record
+    s3_prefix: str = ""
     dry_run: bool = False
     max_messages: int = DEFAULT_MAX_MESSAGES
     batch_size: int | None = None  # at most this many records an invocation (otherwise: the failed batch's size)
@@ -239,8 +243,9 @@ def _int(event: Mapping[str, Any], name: str, default: int | None, lo: int, hi: 
 
 
 def parse_request(event: Any) -> Request:
-    """``{"queue_url": URL} | {"records": [record, ...]}``, with optional ``dry_run``, ``max_messages``,
-    ``batch_size``, ``visibility_timeout_s`` and ``allow_partial`` -> a checked Request."""
+    """``{"queue_url": URL} | {"s3_bucket": NAME, "s3_prefix": P} | {"records": [record, ...]}``, with
+    optional ``dry_run``, ``max_messages``, ``batch_size``, ``visibility_timeout_s`` and ``allow_partial``
+    -> a checked Request."""
     if not isinstance(event, Mapping):
         raise BadRequest("the event must be a JSON object")
     unknown = set(event) - {
@@ -251,12 +256,24 @@ def parse_request(event: Any) -> Request:
         "batch_size",
         "visibility_timeout_s",
         "allow_partial",
+        "s3_bucket",
+        "s3_prefix",
     }
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
-    queue, records = event.get("queue_url"), event.get("records")
-    if (queue is None) == (records is None):
-        raise BadRequest('give either "queue_url" (the on-failure queue) or "records" (on-failure records)')
+    queue, records, bucket = event.get("queue_url"), event.get("records"), event.get("s3_bucket")
+    if sum(x is not None for x in (queue, records, bucket)) != 1:
+        raise BadRequest(
+            'give one of "queue_url" (the on-failure queue), "s3_bucket" (an S3 destination) '
+            'or "records" (on-failure records)'
+        )
+    if bucket is not None and (not isinstance(bucket, str) or not _BUCKET(bucket)):
+        raise BadRequest(f"s3_bucket must be a bucket name, got {str(bucket)[:80]!r}")
+    prefix = event.get("s3_prefix", "")
+    if not isinstance(prefix, str) or len(prefix) > 1024:
+        raise BadRequest("s3_prefix must be a string of at most 1024 characters")
+    if prefix and bucket is None:
+        raise BadRequest("s3_prefix goes with s3_bucket")
     if queue is not None and (not isinstance(queue, str) or not queue.startswith(("https://", "http://"))):
         raise BadRequest(f"queue_url must be the queue's URL, got {str(queue)[:80]!r}")
     if records is not None and (not isinstance(records, list) or not records):
@@ -268,6 +285,8 @@ def parse_request(event: Any) -> Request:
     return Request(
         queue_url=queue,
         records=tuple(records) if records is not None else None,
+        s3_bucket=bucket,
+        s3_prefix=prefix,
         dry_run=flags["dry_run"],
         allow_partial=flags["allow_partial"],
         max_messages=_int(event, "max_messages", DEFAULT_MAX_MESSAGES, 1, MAX_MESSAGES) or DEFAULT_MAX_MESSAGES,

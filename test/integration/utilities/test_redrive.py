@@ -280,23 +280,53 @@ def test_records_gone_from_the_stream_are_refused_naming_the_range_and_the_messa
     assert _depth(sqs, queue) == 2
 
 
-def test_inline_records_from_an_s3_destination_are_delivered_from_their_payload(local_stack, db, tool):
-    event = kinesis_event([("a", wire(error_event(9001))), ("b", wire(error_event(9002)))])
+def _payload_record(event):
     info = {
         "requestContext": {"functionArn": "error_sink"},
         "KinesisBatchInfo": {
             "shardId": "shardId-000000000000",
             "startSequenceNumber": event["Records"][0]["kinesis"]["sequenceNumber"],
-            "endSequenceNumber": event["Records"][1]["kinesis"]["sequenceNumber"],
-            "batchSize": 2,
+            "endSequenceNumber": event["Records"][-1]["kinesis"]["sequenceNumber"],
+            "batchSize": len(event["Records"]),
             "streamArn": event["Records"][0]["eventSourceARN"],
         },
     }
-    record = {**documented_record(info), "payload": json.dumps(event)}
-    request = transform.parse_request({"records": [record]})
+    return {**documented_record(info), "payload": json.dumps(event)}
+
+
+def test_inline_records_from_an_s3_destination_are_delivered_from_their_payload(local_stack, db, tool):
+    event = kinesis_event([("a", wire(error_event(9001))), ("b", wire(error_event(9002)))])
+    request = transform.parse_request({"records": [_payload_record(event)]})
     result = tool.Redrive(kinesis=local_stack.kinesis(), deliver=_deliver).run(request)
     assert (result["redriven"], result["records_fetched"], result["records_delivered"]) == (1, 0, 2)
     assert counts(db) == (2, 0)
+
+
+def test_an_s3_destinations_objects_are_redriven_and_deleted_once_delivered(local_stack, db, tool):
+    s3 = local_stack.client("s3")
+    bucket = f"on-failure-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    first = kinesis_event([("a", wire(error_event(9101))), ("b", wire(error_event(9102)))], first_seq=100)
+    second = kinesis_event([("c", wire(error_event(9103)))], first_seq=200)
+    s3.put_object(Bucket=bucket, Key="error_sink/1.json", Body=json.dumps(_payload_record(first)).encode())
+    s3.put_object(Bucket=bucket, Key="error_sink/2.json", Body=json.dumps(_payload_record(second)).encode())
+    s3.put_object(Bucket=bucket, Key="error_sink/3.json", Body=b"{}")
+    s3.put_object(Bucket=bucket, Key="other/1.json", Body=json.dumps(_payload_record(second)).encode())
+
+    dry = transform.parse_request({"s3_bucket": bucket, "s3_prefix": "error_sink/", "dry_run": True})
+    seen = tool.Redrive(kinesis=local_stack.kinesis(), s3=s3, deliver=_deliver).run(dry)
+    assert (seen["messages_read"], seen["redriven"], seen["invocations"]) == (3, 0, 0)
+    assert counts(db) == (0, 0)
+
+    request = transform.parse_request({"s3_bucket": bucket, "s3_prefix": "error_sink/"})
+    result = tool.Redrive(kinesis=local_stack.kinesis(), s3=s3, deliver=_deliver).run(request)
+    assert (result["messages_read"], result["redriven"], result["kept"], result["not_failure_records"]) == (3, 2, 1, 1)
+    assert counts(db) == (3, 0)
+    left = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert left == ["error_sink/3.json", "other/1.json"]  # the odd object stays; the other prefix was not read
+    for key in left:
+        s3.delete_object(Bucket=bucket, Key=key)
+    s3.delete_bucket(Bucket=bucket)
 
 
 class _Unsteady:

@@ -125,8 +125,10 @@ def test_requests_name_a_queue_or_records():
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
-        ({}, 'give either "queue_url"'),
-        ({"queue_url": "https://q", "records": [RECORD]}, 'give either "queue_url"'),
+        ({}, 'give one of "queue_url"'),
+        ({"queue_url": "https://q", "records": [RECORD]}, 'give one of "queue_url"'),
+        ({"s3_bucket": "B A D"}, "s3_bucket must be a bucket name"),
+        ({"records": [RECORD], "s3_prefix": "x/"}, "s3_prefix goes with s3_bucket"),
         ({"queue_url": "q"}, "queue_url must be the queue's URL"),
         ({"records": []}, "records must be a non-empty list"),
         ({"records": [RECORD], "dry_run": 1}, "dry_run must be true or false"),
