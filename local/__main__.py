@@ -4,6 +4,9 @@ up                     start moto + PostgreSQL, create streams, migrate, run the
 demo                   all of the above on sample events, print what landed, then stop
 invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
 logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
+redrive FUNCTION       bring back the batches FUNCTION's mapping gave up on (its on-failure queue)
+reprocess              read dead letters again through today's schema; the valid ones move to errors
+replay FUNCTION        deliver a stream to FUNCTION from its start or a time, up to the current tip
 """
 
 from __future__ import annotations
@@ -186,6 +189,134 @@ def logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mapped(function: str) -> tuple[str, Any]:
+    """The stream a function reads and its mapping settings (MAPPINGS); an unmapped function reads errors."""
+    from local.esm import MappingConfig
+
+    for name, stream, settings in MAPPINGS:
+        if name == function:
+            return stream, settings
+    return "errors", MappingConfig()
+
+
+def redrive(args: argparse.Namespace) -> int:
+    """utilities/redrive against the running stack: the consumer's handler is called in-process."""
+    _use_stack_settings(args.state_dir)
+    _quiet()
+    import boto3
+
+    from local.stack import invoke_locally, local_function, on_failure_queue
+    from utilities.redrive import handler as tool
+    from utilities.redrive import transform
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    sqs, kinesis, s3 = (boto3.client(s, endpoint_url=endpoint) for s in ("sqs", "kinesis", "s3"))
+    function = local_function(args.function)
+    options = {"dry_run": args.dry_run, "max_messages": args.max_messages, "allow_partial": args.allow_partial}
+    if args.s3_bucket:
+        source: dict[str, Any] = {"s3_bucket": args.s3_bucket, "s3_prefix": args.s3_prefix}
+        where = f"s3://{args.s3_bucket}/{args.s3_prefix}"
+    else:
+        queue = args.queue or on_failure_queue(function, _mapped(function)[0])
+        where = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        source = {"queue_url": where}
+    _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
+    try:
+        request = transform.parse_request({**source, **options})
+    except transform.BadRequest as e:
+        raise SystemExit(f"redrive: {e}") from None
+    result = tool.Redrive(
+        kinesis=kinesis,
+        sqs=sqs,
+        s3=s3,
+        deliver=lambda batch, event: invoke_locally(batch.function_name, event),
+        progress=_say,
+    ).run(request)
+    print(json.dumps(result, indent=2, default=str))
+    _say(
+        f"messages read {result['messages_read']}, redriven {result['redriven']}, kept {result['kept']} "
+        f"(expired {result['expired']}, not on-failure records {result['not_failure_records']}, "
+        f"consumer failed {result['failed']}); records fetched {result['records_fetched']}, "
+        f"rows written {result['rows_written']}, duplicates {result['duplicates']}, "
+        f"dead letters {result['dead_letters']}"
+    )
+    _say(result["note"])
+    return 0 if args.dry_run or result["kept"] == 0 else 1
+
+
+def reprocess(args: argparse.Namespace) -> int:
+    """utilities/reprocess_dead_letters against the running stack, its filters as options."""
+    _use_stack_settings(args.state_dir)
+    _quiet()
+    event: dict[str, Any] = {"dry_run": args.dry_run}
+    for name in ("reason", "since", "until", "stream", "confirm"):
+        if getattr(args, name) is not None:
+            event[name] = getattr(args, name)
+    result = load_handler(FUNCTIONS["reprocess_dead_letters"])(event, None)
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if result.get("statusCode") == 200 else 1
+
+
+def _checkpoints_before(kinesis: Any, stream: str, at: Any) -> dict[str, str]:
+    """Per shard, the last record that arrived before ``at``: a mapping checkpointed there reads from ``at`` on,
+    as Lambda's AT_TIMESTAMP starting position does. A shard with nothing before ``at`` reads from its start."""
+    out: dict[str, str] = {}
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        shard_id = shard["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            before = [r for r in response["Records"] if r["ApproximateArrivalTimestamp"] < at]
+            if before:
+                out[shard_id] = before[-1]["SequenceNumber"]
+            if len(before) < len(response["Records"]) or not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    return out
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Deliver a stream to a function from TRIM_HORIZON or a time, through the mapping emulator, until caught up.
+
+    The replay has its own checkpoints (in memory): a running ``up`` or ``consume`` is not moved.
+    """
+    from datetime import datetime
+
+    import boto3
+
+    from local.esm import Checkpoints, EventSourceMapping
+
+    _use_stack_settings(args.state_dir)
+    _quiet()
+    function = resolve_function(args.function).split(".")[-3]
+    stream, settings = _mapped(function)
+    stream = args.stream or stream
+    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    checkpoints = Checkpoints()
+    if args.start.lower() in ("trim-horizon", "trim_horizon"):
+        _say(f"replaying {stream} to {function} from the start of every shard (TRIM_HORIZON)")
+    else:
+        try:
+            at = datetime.fromisoformat(args.start)
+        except ValueError:
+            raise SystemExit(
+                f"--from must be trim-horizon or an ISO 8601 timestamp with a zone, got {args.start!r}"
+            ) from None
+        if at.tzinfo is None:
+            raise SystemExit(f"--from needs a time zone (Z or +hh:mm): {args.start!r}")
+        for shard_id, sequence in _checkpoints_before(kinesis, stream, at).items():
+            checkpoints.set(shard_id, sequence)
+        _say(f"replaying {stream} to {function} from {at.isoformat()} (AT_TIMESTAMP)")
+    esm = EventSourceMapping(
+        kinesis, stream, function, load_handler(FUNCTIONS[function]), settings, checkpoints=checkpoints
+    )
+    delivered = esm.drain()
+    _say(f"{function}: delivered {delivered} records in {esm.invocations} invocation(s); caught up with the tip")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,6 +340,30 @@ def main(argv: list[str] | None = None) -> int:
     lg.add_argument("--group", default="/aws/lambda/checkout-api", help="the log group the lines come from")
     lg.add_argument("--stream", default="2026/11/22/[$LATEST]0123456789abcdef", help="the log stream")
     lg.set_defaults(run=logs)
+    rd = sub.add_parser("redrive", help="bring back the batches a mapping gave up on, from its on-failure queue")
+    rd.add_argument("function", help="the consumer whose on-failure queue to read, e.g. error_sink")
+    rd.add_argument("--queue", help="another queue (name or URL) instead of <function>-<stream>-failures")
+    rd.add_argument("--s3-bucket", help="read the objects of an S3 on-failure destination instead of a queue")
+    rd.add_argument("--s3-prefix", default="", help="only the objects under this prefix")
+    rd.add_argument("--dry-run", action="store_true", help="report what would be redriven; change nothing")
+    rd.add_argument("--max-messages", type=int, default=100, help="stop after this many messages (default 100)")
+    rd.add_argument(
+        "--allow-partial", action="store_true", help="when the stream trimmed a range's start, redrive the rest"
+    )
+    rd.set_defaults(run=redrive)
+    rp = sub.add_parser("reprocess", help="read dead letters again through today's schema and sink logic")
+    rp.add_argument("--reason", help="only dead letters whose reason contains this text (any case)")
+    rp.add_argument("--since", help="only dead letters created at or after this ISO 8601 time")
+    rp.add_argument("--until", help="only dead letters created before this ISO 8601 time")
+    rp.add_argument("--stream", help="only dead letters from this stream ARN")
+    rp.add_argument("--confirm", help="in a production stage, the stage's name")
+    rp.add_argument("--dry-run", action="store_true", help="counts by reason; change nothing")
+    rp.set_defaults(run=reprocess)
+    rl = sub.add_parser("replay", help="deliver a stream to a function from its start or a time, to the tip")
+    rl.add_argument("function", help="the reader, e.g. error_sink or a new consumer")
+    rl.add_argument("--from", dest="start", required=True, help="trim-horizon, or an ISO 8601 time with a zone")
+    rl.add_argument("--stream", help="the stream to read (default: the function's mapping, else errors)")
+    rl.set_defaults(run=replay)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
+
+from shared import lambda_events as shared_lambda_events
 
 __all__ = ["FIRST_SEQUENCE", "STREAM_ARN", "kinesis_event", "kinesis_record"]
 
@@ -23,23 +24,17 @@ def kinesis_record(
     arrival: float = 1795392000.123,
     function_name: str = "error-sink",
 ) -> dict[str, Any]:
-    """One record of a Lambda Kinesis event, ``data`` in base64 as Lambda delivers it."""
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": partition_key,
-            "sequenceNumber": sequence_number,
-            "data": base64.b64encode(data).decode("ascii"),
-            "approximateArrivalTimestamp": arrival,
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard_id}:{sequence_number}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": f"arn:aws:iam::123456789012:role/{function_name}",
-        "awsRegion": region,
-        "eventSourceARN": stream_arn,
-    }
+    """One record of a Lambda Kinesis event, ``data`` in base64 as Lambda delivers it (shared.lambda_events)."""
+    return shared_lambda_events.kinesis_record(
+        data=data,
+        partition_key=partition_key,
+        sequence_number=sequence_number,
+        shard_id=shard_id,
+        stream_arn=stream_arn,
+        region=region,
+        arrival=arrival,
+        function_name=function_name,
+    )
 
 
 def kinesis_event(

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import psycopg2
 
-from local.esm import Checkpoints, EventSourceMapping, MappingConfig
+from local.esm import Checkpoints, EventSourceMapping, LambdaContext, MappingConfig
 from local.moto import MotoServer
 from local.postgres import LocalPostgres
 from shared import migrations
@@ -24,8 +24,11 @@ __all__ = [
     "ROOT",
     "STREAMS",
     "LocalStack",
+    "invoke_locally",
     "load_handler",
+    "local_function",
     "mapping_for",
+    "on_failure_queue",
     "resolve_function",
 ]
 
@@ -71,6 +74,32 @@ def load_handler(handler: str) -> Any:
     """Import a handler the way the Lambda runtime does: module path, then attribute."""
     module, _, attribute = handler.rpartition(".")
     return getattr(importlib.import_module(module), attribute)
+
+
+def on_failure_queue(function: str, stream: str) -> str:
+    """The SQS queue a mapping's on-failure records go to (on AWS: <prefix>-<function>-<stream>-failures)."""
+    return f"{function}-{stream}-failures"
+
+
+def local_function(name: str) -> str:
+    """A function name as an on-failure record names it ('error_sink', or deployed: 'event-pipeline-qa-error_sink')
+    -> the local function folder's name."""
+    if name in FUNCTIONS:
+        return name
+    matches = [f for f in FUNCTIONS if name.endswith(f"-{f}")]
+    if len(matches) != 1:
+        raise KeyError(f"no local function for {name!r}; known: {', '.join(sorted(FUNCTIONS))}")
+    return matches[0]
+
+
+def invoke_locally(function_name: str, event: Any) -> tuple[Any, str | None]:
+    """Run a function's handler in-process as a RequestResponse invoke would: (its response, None), or, when it
+    raises, (Lambda's error payload, "Unhandled")."""
+    name = local_function(function_name)
+    try:
+        return load_handler(FUNCTIONS[name])(event, LambdaContext(name)), None
+    except Exception as e:  # a function error, as Lambda reports it
+        return {"errorMessage": str(e), "errorType": type(e).__name__}, "Unhandled"
 
 
 @dataclass
@@ -133,6 +162,7 @@ class LocalStack:
             say(f"created stream {name!r} with {shards} shards")
         self._alerts()
         say(f"created SNS topic {ALERT_TOPIC!r} with SQS queue {ALERT_QUEUE!r} subscribed")
+        self._on_failure_queues()
         applied = self.migrate()
         say(f"migrations applied: {', '.join(applied) or 'none (schema current)'}")
         (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
@@ -144,6 +174,11 @@ class LocalStack:
         queue = sqs.create_queue(QueueName=ALERT_QUEUE, Attributes={"FifoQueue": "true"})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+
+    def _on_failure_queues(self) -> None:
+        sqs = self.client("sqs")
+        for function, stream, _ in MAPPINGS:
+            sqs.create_queue(QueueName=on_failure_queue(function, stream))
 
     def read_alerts(self) -> list[dict[str, Any]]:
         """Alerts published so far (each read once: they are taken off the queue)."""

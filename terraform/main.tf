@@ -85,12 +85,33 @@ locals {
       timeout     = 60
       database    = true
     }
+    # Operators' recovery tools. redrive's access (the on-failure queues, reading the
+    # streams, invoking the consumers) is granted in redrive.tf; reprocess_dead_letters
+    # needs the database only.
+    redrive = {
+      kind        = "utilities"
+      description = "Reads on-failure records, fetches their batches back from the stream and invokes the consumer again."
+      memory_size = 512
+      timeout     = 900
+      database    = false
+    }
+    reprocess_dead_letters = {
+      kind        = "utilities"
+      description = "Reads dead letters again through the current schema; the valid ones move to errors."
+      memory_size = 512
+      timeout     = 900
+      database    = true
+    }
   }
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have
   # any number of readers, each with its own checkpoint and on-failure queue.
   #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
   #                               passes between invocations (isFinalInvokeForWindow)
+  #   starting_position           optional: TRIM_HORIZON (the default: a new reader reads
+  #                               the whole retained stream) or AT_TIMESTAMP with
+  #                               starting_position_timestamp (RFC 3339); both apply when
+  #                               the mapping is created, and changing them replaces it
   event_source_mappings = {
     error_sink_errors = {
       function                           = "error_sink"
@@ -234,6 +255,8 @@ module "function" {
       maximum_retry_attempts             = m.maximum_retry_attempts
       maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = m.tumbling_window_in_seconds
+      starting_position                  = try(m.starting_position, "TRIM_HORIZON")
+      starting_position_timestamp        = try(m.starting_position_timestamp, null)
     } if m.function == each.key
   }
 

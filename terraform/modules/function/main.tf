@@ -238,7 +238,9 @@ resource "aws_lambda_event_source_mapping" "this" {
   function_name     = aws_lambda_function.this.arn
   event_source_arn  = each.value.stream_arn
   starting_position = each.value.starting_position
-  enabled           = each.value.enabled
+  # Only for AT_TIMESTAMP; a new reader replaying the stream from a time.
+  starting_position_timestamp = each.value.starting_position_timestamp
+  enabled                     = each.value.enabled
 
   batch_size                         = each.value.batch_size
   maximum_batching_window_in_seconds = each.value.maximum_batching_window_in_seconds

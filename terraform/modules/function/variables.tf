@@ -155,9 +155,18 @@ variable "event_sources" {
     maximum_record_age_in_seconds      = optional(number, 21600)
     tumbling_window_in_seconds         = optional(number)
     starting_position                  = optional(string, "TRIM_HORIZON")
+    starting_position_timestamp        = optional(string)
     enabled                            = optional(bool, true)
   }))
   default = {}
+
+  validation {
+    condition = alltrue([for s in values(var.event_sources) :
+      contains(["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"], s.starting_position) &&
+      (s.starting_position == "AT_TIMESTAMP") == (s.starting_position_timestamp != null)
+    ])
+    error_message = "starting_position must be TRIM_HORIZON, LATEST or AT_TIMESTAMP; AT_TIMESTAMP, and only it, takes starting_position_timestamp (RFC 3339)."
+  }
 
   validation {
     condition = alltrue([for s in values(var.event_sources) :
