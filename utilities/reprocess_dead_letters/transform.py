@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from shared import events, kinesis
-from shared.exceptions import InvalidEvent
+from shared import kinesis, sink
 
 __all__ = [
     "DEAD_LETTER_COLUMNS",
@@ -39,21 +38,10 @@ __all__ = [
     "selection",
 ]
 
-# The columns the consumer writes, in its order (consumers/error_sink/transform.py has the same tuples; a unit
-# test holds the two together, as this function's zip does not carry the consumer's code).
-ERROR_COLUMNS = (*events.STORED_COLUMNS, "shard_id", "sequence_number", "sub_sequence_number")
-ERROR_KEY = ("event_id",)
-DEAD_LETTER_COLUMNS = (
-    "event_source_arn",
-    "shard_id",
-    "sequence_number",
-    "sub_sequence_number",
-    "partition_key",
-    "reason",
-    "raw",
-)
-DEAD_LETTER_KEY = ("event_source_arn", "shard_id", "sequence_number", "sub_sequence_number")
-WHOLE_RECORD = -1
+# The columns and keys the consumer writes: one definition, in shared.sink, for both.
+ERROR_COLUMNS, ERROR_KEY = sink.ERROR_COLUMNS, sink.ERROR_KEY
+DEAD_LETTER_COLUMNS, DEAD_LETTER_KEY = sink.DEAD_LETTER_COLUMNS, sink.DEAD_LETTER_KEY
+WHOLE_RECORD = sink.WHOLE_RECORD
 PROTECTED_STAGES = frozenset({"prod", "production"})
 DEFAULT_PAGE = 1000
 MAX_PAGE = 1000
@@ -163,17 +151,12 @@ def parse(event: Any, *, stage: str) -> Request:
     )
 
 
-def _user_records(letter: DeadLetter) -> list[kinesis.UserRecord] | str:
+def _user_records(letter: DeadLetter) -> list[kinesis.UserRecord | kinesis.CorruptRecord] | str:
     """The user records a dead letter holds, read as the consumer reads them today, or why they cannot be."""
     if letter.sub_sequence_number != WHOLE_RECORD:
         return [
             kinesis.UserRecord(
-                letter.raw,
-                letter.partition_key,
-                letter.shard_id,
-                letter.sequence_number,
-                letter.sub_sequence_number,
-                False,
+                letter.raw, letter.partition_key, letter.shard_id, letter.sequence_number, letter.sub_sequence_number
             )
         ]
     raw = letter.raw
@@ -188,32 +171,16 @@ def _user_records(letter: DeadLetter) -> list[kinesis.UserRecord] | str:
 
 
 def judge(letter: DeadLetter) -> Verdict:
-    """Put one dead letter through today's consumer steps. Never raises on its content."""
+    """Put one dead letter through today's consumer steps (shared.sink). Never raises on its content."""
     records = _user_records(letter)
     if isinstance(records, str):
         return Verdict(reason=records)
-    rows: list[tuple[Any, ...]] = []
-    dead: list[tuple[Any, ...]] = []
+    plan = sink.Plan(event_source_arn=letter.event_source_arn)
     for record in records:
-        try:
-            stored = events.read_stored(record.data)
-        except InvalidEvent as e:
-            if letter.sub_sequence_number != WHOLE_RECORD:
-                return Verdict(reason=str(e))
-            dead.append(
-                (
-                    letter.event_source_arn,
-                    record.shard_id,
-                    record.sequence_number,
-                    record.sub_sequence_number,
-                    record.partition_key,
-                    str(e),
-                    record.data,
-                )
-            )
-            continue
-        rows.append((*stored, record.shard_id, record.sequence_number, record.sub_sequence_number))
-    return Verdict(rows=rows, dead=dead)
+        sink.take(record, plan)
+    if letter.sub_sequence_number != WHOLE_RECORD and plan.dead_letters:
+        return Verdict(reason=plan.dead_letters[0][DEAD_LETTER_COLUMNS.index("reason")])
+    return Verdict(rows=plan.rows, dead=plan.dead_letters)
 
 
 @dataclass
