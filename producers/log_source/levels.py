@@ -28,6 +28,7 @@ RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 # Every spelling of a level, upper-cased, and the schema level it means.
 LEVEL_WORDS: dict[str, str] = {
     **dict.fromkeys(("TRACE", "TRC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
+    **dict.fromkeys([f"TRACE{n}" for n in range(1, 9)], "DEBUG"),  # httpd 2.4's trace1 ... trace8
     **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "CONFIG"), "INFO"),
     **dict.fromkeys(("WARN", "WARNING", "WRN"), "WARNING"),
     **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE"), "ERROR"),
@@ -62,7 +63,9 @@ def _rest(line: str, pos: int) -> str:
 
 # One header token: a [bracket group] (one level of nested brackets, as in "[QuorumPeer[myid=1]/...]") or a
 # run of non-blanks; the blanks before it are captured to see a tab.
-_TOKEN = re.compile(r"([ \t]*)(?:\[((?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]|([^ \t\n]+))")
+_TOKEN = re.compile(r"([ \t]*)(?:\[((?:[^\[\]\n]+|\[[^\[\]\n]*\])*)\]|([^ \t\n]+))")
+# A run of tokens that start with a digit (dates, times, pids, "123#0:"), skipped in one step.
+_NUMBERS = re.compile(r"(?:[ \t]*#?[0-9][0-9A-Za-z:.,/+#_-]*(?=[ \t]|$))+")
 # What may stand between the start and the level: numbers, dates, times, pids ("1234", "#1234", "123#0:"),
 # dashes and bars, zones, a request id (a UUID, as Lambda's Node.js and Java runtimes print it).
 _SKIP = re.compile(
@@ -70,14 +73,14 @@ _SKIP = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|---)"
 ).fullmatch
 _DASH = frozenset(("-", "--", "---", "|", "::"))
-_KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)\"?", re.IGNORECASE).fullmatch
+_KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)(?:[+-]\d+)?\"?", re.IGNORECASE).fullmatch
 
 
 def _bracket(inner: str) -> str | None:
     """The level inside one bracket group: ``[error]``, ``[core:error]`` (httpd 2.4), ``[10:00:00 WRN]`` (Serilog)."""
-    if " " in inner:
+    if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery)
         head, _, last = inner.rpartition(" ")
-        return _word(last, True) if head[:1].isdigit() else None
+        return _word(last.partition("/")[0], True) if head[:1].isdigit() else None
     if ":" in inner:
         inner = inner.rpartition(":")[2]
     return _word(inner, True)
@@ -87,6 +90,9 @@ def _scan(line: str, pos: int, rule: str) -> Line | None:
     """The header scanner: the level among the first tokens from ``pos``, skipping what may precede it."""
     named = False  # one unknown word (a logger or host name) may be passed over, if a dash or a level follows
     for _ in range(8):
+        numbers = _NUMBERS.match(line, pos)
+        if numbers is not None:
+            pos = numbers.end()
         m = _TOKEN.match(line, pos)
         if m is None:
             return None
@@ -110,10 +116,12 @@ def _scan(line: str, pos: int, rule: str) -> Line | None:
             return None
         if _SKIP(token):
             continue
-        keyed = _KEYED(token)
-        if keyed is not None:
-            level = LEVEL_WORDS.get(keyed.group(1).upper())
-            return None if level is None else Line(level, _rest(line, pos), {}, None, rule)
+        if "=" in token:
+            keyed = _KEYED(token)
+            if keyed is not None:
+                level = LEVEL_WORDS.get(keyed.group(1).upper())
+                return None if level is None else Line(level, _rest(line, pos), {}, None, rule)
+            continue  # a key=value field before the level ("pid=42 tid=gx1 INFO: ...", Sidekiq)
         named = True
     return None
 
@@ -122,10 +130,12 @@ def _scan(line: str, pos: int, rule: str) -> Line | None:
 
 # Lambda's Python runtime: "[ERROR]\t2026-11-22T09:15:02.120Z\t<request id>\t<message>".
 _LAMBDA_TEXT = re.compile(r"\[([A-Z]+)\]\t(?:\S+Z\t[0-9a-fA-F-]{36}\t)?")
+# Lambda's own report of a timeout: "<time> <request id> Task timed out after 3.00 seconds".
+_LAMBDA_TIMEOUT = re.compile(r"\S+Z[ \t][0-9a-fA-F-]{36}[ \t](Task timed out after )")
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 W Tag: message".
 _LOGCAT = re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEFA]) ")
 # logcat brief: "W/Tag( 1234): message".
-_LOGCAT_BRIEF = re.compile(r"([VDIWEFA])/[^(\s]*\(\s*\d+\): ")
+_LOGCAT_BRIEF = re.compile(r"([VDIWEFA])/[^(]*\(\s*\d+\): ")
 # glog / klog: "E1122 10:00:00.000000 1234 file.go:12] message".
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^\]\s]+\] ?")
 # Ruby's Logger (Rails): "E, [2026-11-22T10:00:00.123456 #1234] ERROR -- : message".
@@ -138,7 +148,10 @@ _SYSLOG_TEXT = re.compile(r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: ")
 _PRIORITY = re.compile(r"<(\d{1,3})>")
 # logfmt: the first token is key=value.
 _LOGFMT_START = re.compile(r"[\w.@-]+=")
-_LOGFMT_LEVEL = re.compile(r"(?:^|[ \t])(?:level|lvl|severity|log\.level|loglevel)=(\"?)([A-Za-z]+)\1(?=[ \t]|$)", re.I)
+# The level key's value; slog writes levels between the named ones as "WARN+2".
+_LOGFMT_LEVEL = re.compile(
+    r"(?:^|[ \t])(?:level|lvl|severity|log\.level|loglevel)=(\"?)([A-Za-z]+)(?:[+-]\d+)?\1(?=[ \t]|$)", re.I
+)
 _LOGFMT_MSG = re.compile(r"(?:^|[ \t])(?:msg|message)=(?:\"((?:[^\"\\]|\\.)*)\"|(\S+))")
 
 
@@ -153,7 +166,10 @@ def _digit(line: str) -> Line | None:
     m = _LOGCAT.match(line)
     if m is not None:
         return Line(LETTERS[m.group(1)], line[m.end() :], {}, None, "logcat")
-    return _scan(line, 0, "timestamp_first")
+    found = _scan(line, 0, "timestamp_first")
+    if found is None and (m := _LAMBDA_TIMEOUT.match(line)) is not None:
+        return Line("ERROR", line[m.start(1) :], {}, None, "lambda_platform")
+    return found
 
 
 def _priority(line: str) -> Line | None:
@@ -221,7 +237,9 @@ _JSON_LEVEL_KEYS = (
     "SeverityText",
     "severity_text",
     "severityText",
+    "@l",  # Serilog's compact JSON
 )
+_LAMBDA_PLATFORM_FAILED = frozenset(("platform.runtimeDone", "platform.report", "platform.initRuntimeDone"))
 _JSON_NUMBER_KEYS = ("severity_number", "SeverityNumber", "severityNumber")  # OpenTelemetry, 1-24
 _JSON_PRIORITY_KEYS = ("PRIORITY", "priority", "syslog.severity")  # systemd journal: syslog severity 0-7
 _JSON_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "Body", "body", "error", "err", "errorMessage", "log")
@@ -275,6 +293,12 @@ def _json(line: str) -> Line | None:
     if not isinstance(obj, dict):
         return None
     found = _json_level(obj)
+    if found is None and obj.get("type") in _LAMBDA_PLATFORM_FAILED:
+        # Lambda's JSON platform events: an invocation that ended in an error or a timeout.
+        record = obj.get("record")
+        if isinstance(record, dict) and record.get("status") in ("error", "failure", "timeout"):
+            extra = {k: v for k, v in record.items() if k != "status"}
+            return Line("ERROR", f"{obj['type']}: {record['status']}", extra, None, "lambda_platform")
     nested = None
     if found is None:
         for key, value in obj.items():
