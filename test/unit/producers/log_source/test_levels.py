@@ -96,6 +96,21 @@ def found(line):
         ("[10:00:00 WRN] Disk space low", "WARNING", "Disk space low"),
         ("ERRO[0003] failed to pull image", "ERROR", "failed to pull image"),
         ("SEVERE: Servlet.service() threw exception", "ERROR", "Servlet.service() threw exception"),
+        # key=value fields before the level (Sidekiq), Celery's bracket, slog's in-between levels, httpd's traceN
+        ("2026-11-22T10:00:17.000Z pid=42 tid=gx2 class=MailerJob jid=abc ERROR: Net::ReadTimeout", "ERROR", None),
+        ("[2026-11-22 10:00:11,002: ERROR/ForkPoolWorker-2] Task app.tasks.send_mail[5b1e] raised", "ERROR", None),
+        ("time=2026-11-22T10:00:14.000Z level=WARN+2 msg=quota", "WARNING", "quota"),
+        ("time=2026-11-22T10:00:14.000Z level=ERROR-1 msg=x", "ERROR", "x"),
+        ("[Wed Oct 11 14:32:56.000006 2026] [ssl:trace3] [pid 1236:tid 142] Handshake: done", "DEBUG", None),
+        ("I/Process ( 4150): Sending signal. PID: 4150 SIG: 9", "INFO", None),
+        ("F/libc    ( 4150): Fatal signal 6 (SIGABRT)", "CRITICAL", None),
+        # Lambda's platform: a timeout has no level word, it is an error all the same
+        (
+            f"2026-11-22T09:15:03.008Z {UUID} Task timed out after 3.00 seconds",
+            "ERROR",
+            "Task timed out after 3.00 seconds",
+        ),
+        (f"2026-11-22T09:15:07.000Z\t{UUID}\torder A-1043 received", None, None),
     ],
 )
 def test_text_formats(line, level, message):
@@ -136,13 +151,17 @@ def test_text_formats(line, level, message):
         ({"level": "LOUD", "message": "x"}, None),
         ({"message": "no level at all"}, None),
         ({"log": "2026-11-22 10:00:00,123 ERROR [main] Foo: boom\n", "stream": "stderr"}, "ERROR"),  # Docker
+        ({"@t": "2026-11-22T10:00:19.000Z", "@mt": "Payment {Id} failed", "@l": "Error", "Id": 7}, "ERROR"),  # Serilog
+        ({"type": "platform.runtimeDone", "record": {"requestId": UUID, "status": "error"}}, "ERROR"),  # Lambda
+        ({"type": "platform.report", "record": {"requestId": UUID, "status": "timeout"}}, "ERROR"),
+        ({"type": "platform.runtimeDone", "record": {"requestId": UUID, "status": "success"}}, None),
     ],
 )
 def test_json_formats(obj, level):
     parsed = levels.parse(json.dumps(obj))
     assert (parsed and parsed.level) == level
     if parsed is not None:
-        assert parsed.rule == "json"
+        assert parsed.rule in ("json", "lambda_platform")
 
 
 def test_json_message_extra_and_stack():
