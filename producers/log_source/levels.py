@@ -63,9 +63,10 @@ def _rest(line: str, pos: int) -> str:
 
 # One header token: a [bracket group] (one level of nested brackets, as in "[QuorumPeer[myid=1]/...]") or a
 # run of non-blanks; the blanks before it are captured to see a tab.
-_TOKEN = re.compile(r"([ \t]*)(?:\[((?:[^\[\]\n]+|\[[^\[\]\n]*\])*)\]|([^ \t\n]+))")
+# Possessive quantifiers: an unclosed bracket must fail in linear time, not try every split of its text.
+_TOKEN = re.compile(r"([ \t]*+)(?:\[((?:[^\[\]\n]++|\[[^\[\]\n]*+\])*+)\]|([^ \t\n]++))")
 # A run of tokens that start with a digit (dates, times, pids, "123#0:"), skipped in one step.
-_NUMBERS = re.compile(r"(?:[ \t]*#?[0-9][0-9A-Za-z:.,/+#_-]*(?=[ \t]|$))+")
+_NUMBERS = re.compile(r"(?:[ \t]*+#?[0-9][0-9A-Za-z:.,/+#_-]*+(?=[ \t]|$))++")
 # What may stand between the start and the level: numbers, dates, times, pids ("1234", "#1234", "123#0:"),
 # dashes and bars, zones, a request id (a UUID, as Lambda's Node.js and Java runtimes print it).
 _SKIP = re.compile(
@@ -207,8 +208,11 @@ def _letter(line: str) -> Line | None:
 
 def _logfmt(line: str) -> Line | None:
     """``time=... level=WARN msg="..."`` (Go's slog, logrus, go-kit): the first level key outside quotes."""
+    seen, quotes = 0, 0
     for m in _LOGFMT_LEVEL.finditer(line):
-        if line.count('"', 0, m.start()) % 2:
+        quotes += line.count('"', seen, m.start()) - line.count('\\"', seen, m.start())  # \" does not close
+        seen = m.start()
+        if quotes % 2:
             continue  # inside a quoted value
         level = LEVEL_WORDS.get(m.group(2).upper())
         if level is None:

@@ -231,3 +231,25 @@ def test_rules_are_named():
 def test_json_nested_past_the_recursion_limit_raises_for_the_caller_to_name():
     with pytest.raises(RecursionError):
         levels.parse('{"level": "ERROR", "a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def test_an_escaped_quote_does_not_end_a_logfmt_value():
+    parsed = levels.parse('time=1 msg="a \\" level=error" level=info')
+    assert (parsed.level, parsed.message) == ("INFO", 'a " level=error')
+
+
+@pytest.mark.timeout(20)  # not a speed figure: with backtracking regexes these lines would not finish at all
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[" + "a" * 100_000,  # an unclosed bracket
+        "2026-11-22 10:00:00 [" + "ab" * 50_000,
+        "1" * 100_000 + "!",
+        "2026-11-22 " + "1 " * 50_000 + "!",
+        'a=1 msg="' + " level=x" * 30_000,  # many level keys inside one quoted value
+        "a=" * 100_000,
+        "Nov 22 10:00:00 " + "a" * 100_000,
+    ],
+)
+def test_hostile_text_lines_are_read_in_linear_time(line):
+    assert levels.parse(line) is None
