@@ -29,13 +29,15 @@ RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_WORDS: dict[str, str] = {
     **dict.fromkeys(("TRACE", "TRC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
     **dict.fromkeys([f"TRACE{n}" for n in range(1, 9)], "DEBUG"),  # httpd 2.4's trace1 ... trace8
-    **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "CONFIG"), "INFO"),
+    **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "NOTE", "CONFIG"), "INFO"),
     **dict.fromkeys(("WARN", "WARNING", "WRN"), "WARNING"),
     **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE"), "ERROR"),
     **dict.fromkeys(("CRITICAL", "CRIT", "FATAL", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC"), "CRITICAL"),
 }
 # One-letter levels (Android logcat, glog/klog, Ruby's Logger): A is logcat's "assert".
 LETTERS = {"V": "DEBUG", "D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "F": "CRITICAL", "A": "CRITICAL"}
+# MongoDB's severities: F, E, W, I, D1-D5.
+MONGODB = {"F": "CRITICAL", "E": "ERROR", "W": "WARNING", "I": "INFO", "D": "DEBUG"}
 # Syslog severity (priority mod 8): emerg, alert, crit, err, warning, notice, info, debug.
 SYSLOG = ("CRITICAL", "CRITICAL", "CRITICAL", "ERROR", "WARNING", "INFO", "INFO", "DEBUG")
 
@@ -79,6 +81,7 @@ _KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)(?:[+-]\d+)?
 
 def _bracket(inner: str) -> str | None:
     """The level inside one bracket group: ``[error]``, ``[core:error]`` (httpd 2.4), ``[10:00:00 WRN]`` (Serilog)."""
+    inner = inner.strip()  # "[WARN ]" (Elasticsearch), "[error    ]" (structlog)
     if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery)
         head, _, last = inner.rpartition(" ")
         return _word(last.partition("/")[0], True) if head[:1].isdigit() else None
@@ -108,7 +111,11 @@ def _scan(line: str, pos: int, rule: str) -> Line | None:
             continue  # a thread, a time, a module or a pid group
         colon = token[-1] == ":"
         word = token[:-1] if colon else token
-        level = _word(word, colon or "\t" in blanks or line[pos : pos + 1] == "\t")
+        if colon and "." in word:
+            word = word.rpartition(".")[2]  # Monolog's "channel.LEVEL:" (capitals only, as it writes them)
+            level = LEVEL_WORDS.get(word) if word.isupper() else None
+        else:
+            level = _word(word, colon or "\t" in blanks or line[pos : pos + 1] == "\t")
         if level is not None:
             return Line(level, _rest(line, pos), {}, None, rule)
         if token in _DASH:
@@ -135,6 +142,9 @@ _LAMBDA_TEXT = re.compile(r"\[([A-Z]+)\]\t(?:\S+Z\t[0-9a-fA-F-]{36}\t)?")
 _LAMBDA_TIMEOUT = re.compile(r"\S+Z[ \t][0-9a-fA-F-]{36}[ \t](Task timed out after )")
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 W Tag: message".
 _LOGCAT = re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEFA]) ")
+# Redis: "1:M 22 Nov 2026 10:00:00.123 # message", the mark is the level.
+_REDIS = re.compile(r"\d+:[XCSM] \d{1,2} [A-Z][a-z]{2} \d{4} [\d:.]+ ([.*#-]) ")
+REDIS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
 # logcat brief: "W/Tag( 1234): message".
 _LOGCAT_BRIEF = re.compile(r"([VDIWEFA])/[^(]*\(\s*\d+\): ")
 # glog / klog: "E1122 10:00:00.000000 1234 file.go:12] message".
@@ -167,6 +177,9 @@ def _digit(line: str) -> Line | None:
     m = _LOGCAT.match(line)
     if m is not None:
         return Line(LETTERS[m.group(1)], line[m.end() :], {}, None, "logcat")
+    m = _REDIS.match(line)
+    if m is not None:
+        return Line(REDIS[m.group(1)], line[m.end() :], {}, None, "redis")
     found = _scan(line, 0, "timestamp_first")
     if found is None and (m := _LAMBDA_TIMEOUT.match(line)) is not None:
         return Line("ERROR", line[m.start(1) :], {}, None, "lambda_platform")
@@ -246,8 +259,19 @@ _JSON_LEVEL_KEYS = (
 _LAMBDA_PLATFORM_FAILED = frozenset(("platform.runtimeDone", "platform.report", "platform.initRuntimeDone"))
 _JSON_NUMBER_KEYS = ("severity_number", "SeverityNumber", "severityNumber")  # OpenTelemetry, 1-24
 _JSON_PRIORITY_KEYS = ("PRIORITY", "priority", "syslog.severity")  # systemd journal: syslog severity 0-7
-_JSON_MESSAGE_KEYS = ("message", "msg", "MESSAGE", "Body", "body", "error", "err", "errorMessage", "log")
-_JSON_STACK_KEYS = ("stack", "stack_trace", "stackTrace", "exc_info", "exception", "error.stack_trace")
+_JSON_MESSAGE_KEYS = (
+    "message",
+    "msg",
+    "short_message",
+    "MESSAGE",
+    "Body",
+    "body",
+    "error",
+    "err",
+    "errorMessage",
+    "log",
+)
+_JSON_STACK_KEYS = ("stack", "stack_trace", "stackTrace", "exc_info", "exception", "error.stack_trace", "full_message")
 _OTEL = ("DEBUG",) * 8 + ("INFO",) * 4 + ("WARNING",) * 4 + ("ERROR",) * 4 + ("CRITICAL",) * 4
 
 
@@ -268,6 +292,14 @@ def _numeric(key: str, value: Any) -> str | None:
 
 def _json_level(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(level, key) from the level keys of one object."""
+    if "short_message" in obj:  # GELF: "level" is a syslog severity
+        value = obj.get("level")
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 7:
+            return SYSLOG[value], "level"
+    elif "s" in obj and "c" in obj and "msg" in obj:  # MongoDB: {"t", "s": "E", "c": "NETWORK", "msg", ...}
+        value = obj["s"]
+        if isinstance(value, str) and value[:1] in MONGODB:
+            return MONGODB[value[:1]], "s"
     for key in _JSON_LEVEL_KEYS:
         if key in obj:
             value = obj[key]

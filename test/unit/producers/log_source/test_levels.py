@@ -104,6 +104,26 @@ def found(line):
         ("[Wed Oct 11 14:32:56.000006 2026] [ssl:trace3] [pid 1236:tid 142] Handshake: done", "DEBUG", None),
         ("I/Process ( 4150): Sending signal. PID: 4150 SIG: 9", "INFO", None),
         ("F/libc    ( 4150): Fatal signal 6 (SIGABRT)", "CRITICAL", None),
+        # servers: PostgreSQL, MySQL, Redis's marks, Elasticsearch's padded brackets, Monolog, loguru, structlog
+        ('2026-11-22 10:00:00.123 UTC [1234] ERROR:  relation "orders" does not exist', "ERROR", None),
+        ("2026-11-22 10:00:00.200 UTC [88] LOG:  checkpoint starting: time", None, None),
+        (
+            "2026-11-22T10:00:01.123456Z 0 [Warning] [MY-010068] [Server] CA certificate ca.pem is self signed.",
+            "WARNING",
+            None,
+        ),
+        ("1:M 22 Nov 2026 10:00:02.123 # WARNING Memory overcommit must be enabled!", "WARNING", None),
+        ("1:M 22 Nov 2026 10:00:02.124 * Ready to accept connections tcp", "INFO", "Ready to accept connections tcp"),
+        (
+            "[2026-11-22T10:00:04,123][WARN ][o.e.c.r.a.DiskThresholdMonitor] [node-1] high disk watermark",
+            "WARNING",
+            None,
+        ),
+        ("[2026-11-22 10:00:08] production.ERROR: SQLSTATE[HY000] [2002] Connection refused", "ERROR", None),
+        ("[2026-11-22 10:00:08] local.INFO: ErrorController booted [] []", "INFO", None),
+        ("2026-11-22 10:00:00 app.worker: job done", None, None),  # a logger name before a colon is not Monolog's
+        ("2026-11-22 10:00:09.123 | ERROR    | app.main:run:12 - job failed", "ERROR", None),
+        ("2026-11-22 10:00:10 [error    ] payment failed                 order_id=A-1042", "ERROR", None),
         # Lambda's platform: a timeout has no level word, it is an error all the same
         (
             f"2026-11-22T09:15:03.008Z {UUID} Task timed out after 3.00 seconds",
@@ -153,6 +173,11 @@ def test_text_formats(line, level, message):
         ({"log": "2026-11-22 10:00:00,123 ERROR [main] Foo: boom\n", "stream": "stderr"}, "ERROR"),  # Docker
         ({"@t": "2026-11-22T10:00:19.000Z", "@mt": "Payment {Id} failed", "@l": "Error", "Id": 7}, "ERROR"),  # Serilog
         ({"type": "platform.runtimeDone", "record": {"requestId": UUID, "status": "error"}}, "ERROR"),  # Lambda
+        ({"t": {"$date": "2026"}, "s": "E", "c": "NETWORK", "id": 23, "msg": "Error receiving"}, "ERROR"),  # MongoDB
+        ({"t": {"$date": "2026"}, "s": "D1", "c": "QUERY", "id": 1, "msg": "x"}, "DEBUG"),
+        ({"s": "E", "msg": "not MongoDB's shape"}, None),
+        ({"version": "1.1", "host": "h", "short_message": "disk full", "level": 3}, "ERROR"),  # GELF: syslog severity
+        ({"version": "1.1", "host": "h", "short_message": "ok", "level": 6}, "INFO"),
         ({"type": "platform.report", "record": {"requestId": UUID, "status": "timeout"}}, "ERROR"),
         ({"type": "platform.runtimeDone", "record": {"requestId": UUID, "status": "success"}}, None),
     ],
