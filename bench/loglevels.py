@@ -271,6 +271,21 @@ def _lines_for_rate(corpus: dict[str, list[tuple[str, str]]], n: int) -> list[st
     return (every * (n // len(every) + 1))[:n]
 
 
+def _convert_rate(corpus: dict[str, list[tuple[str, str]]]) -> tuple[float, float]:
+    """Log events per second through transform.convert (decode excluded), and the share that became events."""
+    from datetime import UTC, datetime
+
+    from producers.log_source import transform
+
+    lines = _lines_for_rate(corpus, 20_000)
+    log_events = [{"id": str(n), "timestamp": 1795338902120 + n, "message": line} for n, line in enumerate(lines)]
+    delivery = transform.Delivery("DATA_MESSAGE", "/bench/loglevels", "corpus", log_events)
+    received = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    outcome = transform.convert(delivery, received_at=received)
+    seconds = best_of(lambda: transform.convert(delivery, received_at=received), 3)
+    return len(log_events) / seconds, len(outcome.events) / len(log_events)
+
+
 def _fmt(value: float | None) -> str:
     return "   -" if value is None else f"{value:.3f}"
 
@@ -355,6 +370,11 @@ def main() -> int:
     start = time.perf_counter()
     per_s = rate(lines, 5)
     print(f"log_source classifies {per_s:,.0f} lines/s on one core ({time.perf_counter() - start:.1f} s measured)")
+    events_per_s, share = _convert_rate(corpus)
+    print(
+        f"transform.convert, whole deliveries of the corpus lines ({share:.0%} WARNING or above, each one validated "
+        f"as an event): {events_per_s:,.0f} log events/s"
+    )
     wrong = [(name, label, line) for name, rows in corpus.items() for label, line in misses(rows, log_source_says)]
     if wrong:
         print(f"\nlog_source's {len(wrong)} wrong line(s):")

@@ -6,8 +6,9 @@ line costs a dictionary look-up and one or two anchored regular expressions; ``j
 a line that starts with ``{``.
 
 The level is the header's, never a word of the message: the header is scanned from the start, over what
-may sit before a level (timestamps, process and thread ids, ``[thread]`` groups, request ids, a dash, one
-logger name before a dash) and the scan stops at the first word that is none of these. A level word must be
+may sit before a level (timestamps, process and thread ids, ``[thread]`` groups, request ids, key=value
+fields, a dash or a bar, one logger or host name followed by a dash or the level) and the scan stops at the
+first word that is none of these. A level word must be
 the whole token (``com.acme.ErrorHandler`` and ``[WARN-thread-3]`` are names, not levels). In free text an
 all-capitals word is a level (``WARN``, ``ERROR``); a word in any other case only where its place says it
 is one: in brackets (``[error]``, ``[core:error]``), before a colon (``warn:``), between tabs, or as the
@@ -75,6 +76,12 @@ _SKIP = re.compile(
     r"(?:-+|\|+|:+|#?[0-9][0-9A-Za-z:.,/+#_-]*|UTC|GMT|[AP]M|"
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|---)"
 ).fullmatch
+# The common shape in one step: numbers, a dash or bar, one [group], then a word in capitals (the scanner
+# below reaches the same verdict token by token; this only saves it the steps, and defers to it otherwise).
+_COMMON = re.compile(
+    r"(?:[ \t]*+#?[0-9][0-9A-Za-z:.,/+#_-]*+(?=[ \t]))*+[ \t]*+(?:(?:-++|\|)[ \t]++)?"
+    r"(?:\[([^\[\]\n]*+)\][ \t]*+)?([A-Z]{3,11}):?(?=[ \t]|$)"
+).match
 _DASH = frozenset(("-", "--", "---", "|", "::"))
 _KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)(?:[+-]\d+)?\"?", re.IGNORECASE).fullmatch
 
@@ -92,6 +99,11 @@ def _bracket(inner: str) -> str | None:
 
 def _scan(line: str, pos: int, rule: str) -> Line | None:
     """The header scanner: the level among the first tokens from ``pos``, skipping what may precede it."""
+    fast = _COMMON(line, pos)
+    if fast is not None:
+        level = LEVEL_WORDS.get(fast.group(2))
+        if level is not None and (fast.group(1) is None or _bracket(fast.group(1)) is None):
+            return Line(level, _rest(line, fast.end()), {}, None, rule)
     named = False  # one unknown word (a logger or host name) may be passed over, if a dash or a level follows
     for _ in range(8):
         numbers = _NUMBERS.match(line, pos)

@@ -278,3 +278,19 @@ def test_an_escaped_quote_does_not_end_a_logfmt_value():
 )
 def test_hostile_text_lines_are_read_in_linear_time(line):
     assert levels.parse(line) is None
+
+
+def test_the_one_step_header_match_agrees_with_the_token_scanner(monkeypatch):
+    from bench import loglevels
+
+    lines = [line for rows in loglevels.load().values() for _, line in rows]
+    lines += [
+        "2026/11/22 10:00:00 [warn] ERROR later",  # a level in the group comes first
+        "2026-11-22 10:00:00 - [WARN-thread-3] INFO x",
+        "2026-11-22 10:00:00 ERROR:x",
+        "2026-11-22 10:00:00 ERRORS x",
+        "10:00:00 [main] NOTALEVEL ERROR",
+    ]
+    fast = [levels.parse(line) for line in lines]
+    monkeypatch.setattr(levels, "_COMMON", lambda line, pos: None)
+    assert [levels.parse(line) for line in lines] == fast
