@@ -1,19 +1,18 @@
 """The level of a log line, read from its header by named rules, one per family of formats (pure, no I/O).
 
 ``parse(line)`` gives a :class:`Line` (level, message, extra fields, stack, the rule that matched) or None
-when the line carries no level this module recognises. The first character picks the rules to try, so a
-line costs a dictionary look-up and one or two anchored regular expressions; ``json.loads`` runs only for
+when the line carries no level this module recognises. The first character picks the rules to try, so most
+lines cost one or two anchored regular expressions (precompiled, possessive); ``json.loads`` runs only for
 a line that starts with ``{``.
 
 The level is the header's, never a word of the message: the header is scanned from the start, over what
 may sit before a level (timestamps, process and thread ids, ``[thread]`` groups, request ids, key=value
 fields, a dash or a bar, one logger or host name followed by a dash or the level) and the scan stops at the
-first word that is none of these. A level word must be
-the whole token (``com.acme.ErrorHandler`` and ``[WARN-thread-3]`` are names, not levels). In free text an
-all-capitals word is a level (``WARN``, ``ERROR``); a word in any other case only where its place says it
-is one: in brackets (``[error]``, ``[core:error]``), before a colon (``warn:``), between tabs, or as the
-value of a level key (JSON, logfmt). So ``2026/11/22 10:00:00 error reading body`` (Go's log package, which
-has no levels) is not an error report.
+first word that is none of these. A level word must be the whole token (``com.acme.ErrorHandler`` and
+``[WARN-thread-3]`` are names, not levels). In free text an all-capitals word is a level (``WARN``,
+``ERROR``); a word in any other case only where its place says it is one: in brackets (``[error]``,
+``[core:error]``), before a colon (``warn:``), between tabs, or as the value of a level key (JSON, logfmt).
+So ``2026/11/22 10:00:00 error reading body`` (Go's log package, which has no levels) is not an error report.
 """
 
 from __future__ import annotations
@@ -71,10 +70,10 @@ _TOKEN = re.compile(r"([ \t]*+)(?:\[((?:[^\[\]\n]++|\[[^\[\]\n]*+\])*+)\]|([^ \t
 # A run of tokens that start with a digit (dates, times, pids, "123#0:"), skipped in one step.
 _NUMBERS = re.compile(r"(?:[ \t]*+#?[0-9][0-9A-Za-z:.,/+#_-]*+(?=[ \t]|$))++")
 # What may stand between the start and the level: numbers, dates, times, pids ("1234", "#1234", "123#0:"),
-# dashes and bars, zones, a request id (a UUID, as Lambda's Node.js and Java runtimes print it).
+# dashes and bars, zones ("UTC", "+00:00"), a request id (a UUID, as Lambda's Node.js and Java runtimes print it).
 _SKIP = re.compile(
-    r"(?:-+|\|+|:+|#?[0-9][0-9A-Za-z:.,/+#_-]*|UTC|GMT|[AP]M|"
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|---)"
+    r"(?:-+|\|+|:+|#?[0-9][0-9A-Za-z:.,/+#_-]*|UTC|GMT|[AP]M|[+-][0-9]{2}:?[0-9]{2}|"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 ).fullmatch
 # The common shape in one step: numbers, a dash or bar, one [group], then a word in capitals (the scanner
 # below reaches the same verdict token by token; this only saves it the steps, and defers to it otherwise).
