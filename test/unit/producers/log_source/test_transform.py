@@ -217,3 +217,16 @@ def test_a_line_longer_than_the_message_limit_is_cut_on_a_character_boundary():
     size = len(event.message.encode("utf-8"))
     assert events.MAX_MESSAGE_BYTES - 2 < size <= events.MAX_MESSAGE_BYTES
     assert event.context["log_message_bytes"] == len(line.encode("utf-8")) - len("2026-11-22 10:00:00,123 ERROR ")
+
+
+def test_the_timestamp_first_fixture():
+    delivery = transform.decode(load_event("log_source/timestamp_first.json"))
+    found, skipped = transform.to_events(delivery, received_at=NOW)
+    assert skipped == []
+    assert [(e.level, e.message) for e in found] == [
+        ("ERROR", "[http-nio-8080-exec-1] c.a.OrderController: order A-1042 failed"),
+        ("WARNING", "31#31: *4 an upstream response is buffered to a temporary file"),
+        ("ERROR", "query failed"),
+        ("ERROR", "failed to list *v1.Pod: pods is forbidden"),
+    ]
+    assert found[0].stack.count("\n") == 2 and found[2].context["table"] == "orders"
