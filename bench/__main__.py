@@ -22,7 +22,7 @@ from bench.report import Figure, table
 
 __all__ = ["SECTIONS", "main"]
 
-SECTIONS = ("consumer", "scale", "deagg", "producer", "coldstart", "zips", "pipeline")
+SECTIONS = ("consumer", "scale", "deagg", "producer", "loglevels", "coldstart", "zips", "pipeline")
 
 
 def _say(message: str) -> None:
@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         if run("producer"):
             _say("producer")
             figures += producer.run(n=n, repeats=max(3, repeats))
+        if run("loglevels"):
+            _say("log_source level rules on the labelled corpus")
+            from bench import loglevels
+
+            figures += loglevels.run(quick=args.quick)
         if run("coldstart"):
             _say(f"cold start (median of {cold_repeats} fresh processes each)")
             figures += coldstart.run(repeats=cold_repeats)

@@ -15,14 +15,25 @@ PUBLISHER = aws.publisher(CONFIG)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     delivery = transform.decode(event)  # a BadDelivery raises: the invocation fails and is visible
-    found, skipped = transform.to_events(delivery, received_at=datetime.now(UTC))
+    outcome = transform.convert(delivery, received_at=datetime.now(UTC))
+    found, skipped = outcome.events, outcome.skipped
     records = kinesis.aggregate([(e.event_id, events.encode(e)) for e in found])
     result = PUBLISHER.publish(records) if records else kinesis.PublishResult()
     observability.emit_metrics(
         "log_source",
-        {"LogEventsIn": len(delivery.log_events), "EventsPublished": len(found), "LogEventsSkipped": len(skipped)},
+        {
+            "LogEventsIn": len(delivery.log_events),
+            "EventsPublished": len(found),
+            "LogEventsSkipped": len(skipped),
+            "FieldsDropped": outcome.fields_dropped,
+        },
     )
     if result.failed:
         # Failing the invocation makes Lambda retry the delivery; event ids are deterministic, so it is harmless.
         raise PublishError(f"{len(result.failed)} of {len(records)} records not taken by the stream in time")
-    return {"published": len(found), "skipped": skipped, "messageType": delivery.message_type}
+    return {
+        "published": len(found),
+        "skipped": skipped,
+        "fieldsDropped": outcome.fields_dropped,
+        "messageType": delivery.message_type,
+    }

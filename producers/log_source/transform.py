@@ -1,9 +1,17 @@
-"""log_source's decisions: decode a subscription delivery, parse each log line, keep WARNING and up (pure).
+"""log_source's decisions: decode a subscription delivery, read each log line's level, keep WARNING and up (pure).
 
-A log line is either JSON (``{"level": "ERROR", "message": ...}``, also ``levelname``/``severity`` and
-``msg``) or text, where the level is the first word (``ERROR ...``, ``[ERROR] ...``, or Lambda's
-``[ERROR]\\t<time>\\t<request id>\\t<message>``). ``event_id`` is a UUID derived from the log event id,
-so a redelivered subscription batch produces the same ids and the sink ignores the repeats.
+The level of a line is read from its header by the named rules of ``levels`` (timestamp-first text such as
+log4j, logback, Python logging, Rails, nginx, httpd, OpenStack, Android logcat, glog, syslog, logfmt, and
+JSON from pino, bunyan, winston, ECS, OpenTelemetry, journald, Lambda). A log event that continues the one
+above it (an indented line, ``at ...``, ``Caused by:``, ``Traceback ...``, ``... N more``, or the exception
+line that follows a header) is appended to that event's ``stack``; a continuation with no level-bearing event
+above it in the delivery has no level of its own and is ignored. ``event_id`` is a UUID derived from the log
+group and the log event id, so a redelivered subscription batch produces the same ids and the sink ignores
+the repeats.
+
+One log event can never fail the delivery: whatever goes wrong reading it (JSON nested too deeply, a
+malformed log event) skips that event with a reason. An extra field the schema refuses (a NUL or a lone
+surrogate in a key or value, NaN or Infinity, nesting too deep) is dropped and counted, the event kept.
 """
 
 from __future__ import annotations
@@ -19,20 +27,28 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from producers.log_source import levels
 from shared import events
 from shared.exceptions import InvalidEvent
 
-__all__ = ["MIN_LEVEL", "NAMESPACE", "BadDelivery", "Delivery", "decode", "to_events"]
+__all__ = ["MIN_LEVEL", "NAMESPACE", "BadDelivery", "Delivery", "Outcome", "convert", "decode", "to_events"]
 
 # Fixed namespace for uuid5: the same CloudWatch Logs event id always gives the same event_id.
 NAMESPACE = uuid.UUID("6f3a1c9e-4a57-4b8e-9d0c-2f1e7b5a8c31")
-RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
-ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR", "CRIT": "CRITICAL", "TRACE": "DEBUG"}
+RANK = levels.RANK
 MIN_LEVEL = "WARNING"
-_TEXT_LEVEL = re.compile(r"^\s*\[?(?P<level>[A-Za-z]+)\]?[\s:]+(?P<rest>.*)$", re.DOTALL)
-_LAMBDA_PREFIX = re.compile(r"^\S+Z\t[0-9a-f-]{36}\t", re.IGNORECASE)
-_JSON_LEVEL_KEYS = ("level", "levelname", "severity", "log_level")
-_JSON_MESSAGE_KEYS = ("message", "msg", "error")
+# A log event that continues the entry above it: indented, a Java frame or cause, a Python traceback.
+_CONTINUATION = re.compile(
+    r"[ \t]|at |Caused by:|Suppressed:|Traceback \(|\.\.\. \d+ (?:more|common frames omitted)"
+    r"|During handling of the above exception|The above exception was the direct cause"
+).match
+# The exception line right under a header or inside a trace: "java.lang.IllegalStateException: boom",
+# "KeyError: 'customer_id'".
+_EXCEPTION_LINE = re.compile(
+    r"(?:[A-Za-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)"
+    r"|[A-Z]\w*(?:Error|Exception|Warning)(?::|$)|KeyboardInterrupt$|SystemExit\b"
+).match
+_PROBE_TIME = "2026-01-01T00:00:00+00:00"
 
 
 class BadDelivery(Exception):
@@ -45,6 +61,27 @@ class Delivery:
     log_group: str
     log_stream: str
     log_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a delivery became: the error events, the skipped log events (id and reason), the extra fields
+    left out of the events (refused by the schema, or over the context's size budget)."""
+
+    events: list[events.ErrorEvent]
+    skipped: list[dict[str, Any]]
+    fields_dropped: int = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A level-bearing log event at MIN_LEVEL or above, and the continuation lines that follow it."""
+
+    index: int
+    log_id: str
+    timestamp: int
+    line: levels.Line
+    more: list[str] = field(default_factory=list)
 
 
 def decode(event: Any) -> Delivery:
@@ -62,72 +99,149 @@ def decode(event: Any) -> Delivery:
         raise BadDelivery(f"not a CloudWatch Logs subscription event: {type(e).__name__}: {e}") from e
 
 
-def _level(raw: Any) -> str | None:
-    if not isinstance(raw, str):
-        return None
-    level = raw.strip().upper()
-    level = ALIASES.get(level, level)
-    return level if level in RANK else None
-
-
-def _parse_line(line: str) -> tuple[str | None, str, dict[str, Any]]:
-    """(level or None, message, extra context) of one log line."""
-    stripped = line.strip()
-    if stripped.startswith("{"):
-        try:
-            obj = json.loads(stripped)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict):
-            level = next((_level(obj[k]) for k in _JSON_LEVEL_KEYS if k in obj), None)
-            message = next((obj[k] for k in _JSON_MESSAGE_KEYS if isinstance(obj.get(k), str)), stripped)
-            used = {*_JSON_LEVEL_KEYS, *_JSON_MESSAGE_KEYS}
-            return level, message, {k: v for k, v in obj.items() if k not in used}
-    match = _TEXT_LEVEL.match(stripped)
-    if match and (level := _level(match.group("level"))):
-        return level, _LAMBDA_PREFIX.sub("", match.group("rest")), {}
-    return None, stripped, {}
-
-
-def _fit_context(context: dict[str, Any]) -> dict[str, Any]:
+def _fit_context(context: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Keep the log line's extra fields only while the context stays within the schema's limit."""
     if len(json.dumps(context, default=str)) <= events.MAX_CONTEXT_BYTES // 2:
-        return context
-    return {k: v for k, v in context.items() if k.startswith("log_")}
+        return context, 0
+    kept = {k: v for k, v in context.items() if k.startswith("log_")}
+    return kept, len(context) - len(kept)
+
+
+def _clip(text: str, limit: int) -> tuple[str, int]:
+    """``text`` cut to at most ``limit`` UTF-8 bytes on a character boundary, and its size before (0 if uncut)."""
+    if len(text) <= limit // 4:
+        return text, 0
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text, 0
+    cut = limit
+    while cut and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return data[:cut].decode("utf-8", "surrogatepass"), len(data)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "log line is JSON nested too deeply to read"
+    return f"log event could not be read: {type(error).__name__}: {str(error)[:200]}"
+
+
+def _storable(key: str, value: Any, received_at: datetime) -> bool:
+    """Whether the schema takes ``{key: value}`` as a context (asked of shared.events itself)."""
+    probe = {
+        "event_id": str(NAMESPACE),
+        "source": "probe",
+        "level": "ERROR",
+        "message": "probe",
+        "occurred_at": _PROBE_TIME,
+        "context": {key: value},
+    }
+    try:
+        events.parse(probe, received_at=received_at)
+    except (InvalidEvent, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _stack_ok(stack: str) -> bool:
+    return "\x00" not in stack and not any("\ud800" <= c <= "\udfff" for c in stack)
+
+
+def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[events.ErrorEvent, int]:
+    """The error event of one entry and how many of its extra fields were left out; InvalidEvent if none can be."""
+    line = entry.line
+    message, message_bytes = _clip(line.message, events.MAX_MESSAGE_BYTES)
+    log_fields = {"log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": entry.log_id}
+    if message_bytes:
+        log_fields["log_message_bytes"] = message_bytes
+    stack_parts = ([line.stack] if line.stack else []) + entry.more
+    stack = "\n".join(stack_parts) if stack_parts else None
+    if stack is not None:
+        stack, stack_bytes = _clip(stack, events.MAX_STACK_BYTES)
+        if stack_bytes:
+            log_fields["log_stack_bytes"] = stack_bytes
+    context, dropped = _fit_context({**line.extra, **log_fields})
+    raw = {
+        "event_id": str(uuid.uuid5(NAMESPACE, f"{delivery.log_group}\0{entry.log_id}")),
+        "source": (delivery.log_group or "cloudwatch-logs")[-events.MAX_SOURCE_CHARS :],
+        "level": line.level,
+        "message": message or "(empty log line)",
+        "occurred_at": datetime.fromtimestamp(entry.timestamp / 1000, tz=UTC).isoformat(),
+        "context": context,
+    }
+    if stack is not None:
+        raw["stack"] = stack
+    try:
+        return events.parse(raw, received_at=received_at), dropped
+    except InvalidEvent as refused:
+        bad = [k for k, v in context.items() if not _storable(k, v, received_at)]
+        bad_stack = stack is not None and not _stack_ok(stack)
+        if not bad and not bad_stack:
+            raise  # the message itself is refused: the reason names it
+        raw["context"] = {k: v for k, v in context.items() if k not in bad}
+        raw["context"]["log_fields_dropped"] = len(bad) + bad_stack
+        if bad_stack:
+            del raw["stack"]
+        try:
+            return events.parse(raw, received_at=received_at), dropped + len(bad) + bad_stack
+        except InvalidEvent:
+            raise refused from None
+
+
+def _is_continuation(line: str) -> bool:
+    return not line or _CONTINUATION(line) is not None or _EXCEPTION_LINE(line) is not None
+
+
+def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
+    """Error events for the log events at MIN_LEVEL and above, the skipped ones with a reason, fields dropped."""
+    if delivery.message_type != "DATA_MESSAGE":
+        return Outcome([], [])  # CONTROL_MESSAGE: CloudWatch Logs checking that the destination is reachable
+    entries: list[_Entry] = []
+    skipped: list[tuple[int, dict[str, Any]]] = []
+    current: _Entry | None = None  # the entry continuation lines join
+    for index, log_event in enumerate(delivery.log_events):
+        log_id = ""
+        try:
+            log_id = str(log_event.get("id", ""))
+            line = log_event.get("message")
+            if not log_id or not isinstance(line, str):
+                skipped.append((index, {"id": log_id, "reason": "log event without an id or a message"}))
+                current = None
+                continue
+            if current is not None and _is_continuation(line):
+                current.more.append(line.rstrip())
+                continue
+            current = None
+            parsed = levels.parse(line)
+            if parsed is None or RANK[parsed.level] < RANK[MIN_LEVEL]:
+                continue  # below the threshold (or no level at all): not an error report
+            timestamp = log_event.get("timestamp")
+            if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+                skipped.append((index, {"id": log_id, "reason": "log event timestamp is not an integer"}))
+                continue
+            current = _Entry(index, log_id, timestamp, parsed)
+            entries.append(current)
+        except Exception as e:  # one log event never fails the delivery
+            skipped.append((index, {"id": log_id, "reason": _reason(e)}))
+            current = None
+    out: list[events.ErrorEvent] = []
+    dropped = 0
+    for entry in entries:
+        try:
+            event, left_out = _event(entry, delivery, received_at)
+        except InvalidEvent as e:
+            skipped.append((entry.index, {"id": entry.log_id, "reason": str(e)}))
+            continue
+        except Exception as e:
+            skipped.append((entry.index, {"id": entry.log_id, "reason": _reason(e)}))
+            continue
+        out.append(event)
+        dropped += left_out
+    skipped.sort(key=lambda item: item[0])
+    return Outcome(out, [reason for _, reason in skipped], dropped)
 
 
 def to_events(delivery: Delivery, *, received_at: datetime) -> tuple[list[events.ErrorEvent], list[dict[str, Any]]]:
-    """Error events for the log events at MIN_LEVEL and above, and the skipped ones with a reason."""
-    if delivery.message_type != "DATA_MESSAGE":
-        return [], []  # CONTROL_MESSAGE: CloudWatch Logs checking that the destination is reachable
-    out: list[events.ErrorEvent] = []
-    skipped: list[dict[str, Any]] = []
-    for log_event in delivery.log_events:
-        log_id = str(log_event.get("id", ""))
-        line = log_event.get("message")
-        if not log_id or not isinstance(line, str):
-            skipped.append({"id": log_id, "reason": "log event without an id or a message"})
-            continue
-        level, message, extra = _parse_line(line)
-        if level is None or RANK[level] < RANK[MIN_LEVEL]:
-            continue  # below the threshold (or no level at all): not an error report
-        timestamp = log_event.get("timestamp")
-        if not isinstance(timestamp, int) or isinstance(timestamp, bool):
-            skipped.append({"id": log_id, "reason": "log event timestamp is not an integer"})
-            continue
-        context = _fit_context(
-            {**extra, "log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": log_id}
-        )
-        raw = {
-            "event_id": str(uuid.uuid5(NAMESPACE, f"{delivery.log_group}\0{log_id}")),
-            "source": (delivery.log_group or "cloudwatch-logs")[-events.MAX_SOURCE_CHARS :],
-            "level": level,
-            "message": message[: events.MAX_MESSAGE_BYTES // 4] or "(empty log line)",
-            "occurred_at": datetime.fromtimestamp(timestamp / 1000, tz=UTC).isoformat(),
-            "context": json.loads(json.dumps(context, default=str)),
-        }
-        try:
-            out.append(events.parse(raw, received_at=received_at))
-        except InvalidEvent as e:
-            skipped.append({"id": log_id, "reason": str(e)})
-    return out, skipped
+    """``convert`` without the count of dropped fields: (error events, skipped log events with a reason)."""
+    outcome = convert(delivery, received_at=received_at)
+    return outcome.events, outcome.skipped

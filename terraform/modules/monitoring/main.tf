@@ -1,4 +1,4 @@
-# Alarms (iterator age, errors, throttles, on-failure queue depth, dead letters) that
+# Alarms (iterator age, errors, throttles, on-failure queue depth, dead letters, fields dropped) that
 # notify one SNS topic, and one dashboard with the pipeline's flow and health.
 
 data "aws_region" "current" {}
@@ -117,6 +117,26 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
 
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.dead_letters_threshold
+  period              = var.period_seconds
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "fields_dropped" {
+  for_each = { for k in var.field_dropping_producers : k => var.functions[k] if contains(keys(var.functions), k) }
+
+  alarm_name        = "${var.name}-${each.key}-fields-dropped"
+  alarm_description = "${each.value} published log events without some of their fields (refused by the event schema or over the context size limit): a log format is sending values PostgreSQL cannot store."
+  namespace         = var.metric_namespace
+  metric_name       = "FieldsDropped"
+  dimensions        = { Service = each.key }
+  statistic         = "Sum"
+
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.fields_dropped_threshold
   period              = var.period_seconds
   evaluation_periods  = 1
   treat_missing_data  = "notBreaching"

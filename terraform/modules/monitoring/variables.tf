@@ -25,6 +25,12 @@ variable "dead_letter_consumers" {
   default     = {}
 }
 
+variable "field_dropping_producers" {
+  description = "Producers (short names, keys of functions) that emit the FieldsDropped EMF metric when they publish an event without some of its fields; each one present in functions gets an alarm."
+  type        = list(string)
+  default     = ["log_source"]
+}
+
 variable "streams" {
   description = "Kinesis streams for the dashboard: short name => stream name."
   type        = map(string)
@@ -73,6 +79,12 @@ variable "dlq_depth_threshold" {
 
 variable "dead_letters_threshold" {
   description = "Alarm when a consumer routes more poison records to dead_letters than this per period."
+  type        = number
+  default     = 0
+}
+
+variable "fields_dropped_threshold" {
+  description = "Alarm when a producer drops more fields than this per period."
   type        = number
   default     = 0
 }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from producers.log_source import transform
+from shared import events
 from test.support import load_event
 
 NOW = datetime(2026, 11, 22, 9, 20, tzinfo=UTC)
@@ -84,3 +85,148 @@ def test_oversize_extra_fields_are_dropped_but_the_event_kept():
     delivery = transform.Delivery("DATA_MESSAGE", "/g", "s", [{"id": "9", "timestamp": 1795338902120, "message": line}])
     (event,), _ = transform.to_events(delivery, received_at=NOW)
     assert "blob" not in event.context and event.context["log_event_id"] == "9"
+
+
+def delivery_of(lines):
+    return transform.Delivery(
+        "DATA_MESSAGE",
+        "/aws/ecs/app",
+        "web/1",
+        [{"id": str(1000 + n), "timestamp": 1795338902120 + n, "message": line} for n, line in enumerate(lines)],
+    )
+
+
+def test_timestamp_first_lines_become_events():
+    found, skipped = transform.to_events(
+        delivery_of(
+            [
+                "2026-11-22 10:00:00,123 WARN [main] com.acme.Foo: pool at 90%",
+                "2026-11-22 10:00:00,124 INFO [main] com.acme.Foo: served",
+                "2026/11/22 10:00:00 [error] 123#0: *1 upstream timed out",
+            ]
+        ),
+        received_at=NOW,
+    )
+    assert skipped == []
+    assert [(e.level, e.message) for e in found] == [
+        ("WARNING", "[main] com.acme.Foo: pool at 90%"),
+        ("ERROR", "123#0: *1 upstream timed out"),
+    ]
+
+
+JAVA = [
+    "2026-11-22 10:00:00,123 ERROR [http-nio-8080-exec-1] c.a.OrderController: order failed",
+    "java.lang.IllegalStateException: inventory unavailable",
+    "\tat com.acme.Inventory.reserve(Inventory.java:42)",
+    "\tat com.acme.OrderController.place(OrderController.java:17)",
+    "Caused by: java.net.SocketTimeoutException: Read timed out",
+    "\tat java.base/java.net.SocketInputStream.read(SocketInputStream.java:168)",
+    "\t... 12 more",
+    "2026-11-22 10:00:01,000 INFO [main] c.a.Health: ok",
+]
+PYTHON = [
+    "2026-11-22 10:00:02,000 ERROR app.worker: job 7 failed",
+    "Traceback (most recent call last):",
+    '  File "/app/worker.py", line 12, in run',
+    "    total = prices[item]",
+    "KeyError: 'sku-9'",
+    "2026-11-22 10:00:03,000 WARNING app.worker: retrying job 7",
+]
+
+
+def test_java_and_python_stack_traces_join_the_event_above():
+    found, skipped = transform.to_events(delivery_of(JAVA + PYTHON), received_at=NOW)
+    assert skipped == []
+    assert [(e.level, e.message) for e in found] == [
+        ("ERROR", "[http-nio-8080-exec-1] c.a.OrderController: order failed"),
+        ("ERROR", "app.worker: job 7 failed"),
+        ("WARNING", "app.worker: retrying job 7"),
+    ]
+    assert found[0].stack == "\n".join(JAVA[1:7])
+    assert found[1].stack == "\n".join(PYTHON[1:5])
+    assert found[2].stack is None
+
+
+def test_a_continuation_without_a_level_bearing_event_above_is_ignored():
+    lines = ["\tat com.acme.Orphan.run(Orphan.java:1)", "INFO fine", '  File "x.py", line 1', "ERROR real", "\tat a.B"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == [] and [(e.message, e.stack) for e in found] == [("real", "\tat a.B")]
+
+
+def test_a_multi_line_trace_keeps_the_json_stack_first():
+    line = '{"level": "error", "msg": "boom", "stack": "Error: boom\\n    at f (a.js:1:1)"}'
+    (event,), _ = transform.to_events(delivery_of([line, "    at g (b.js:2:2)"]), received_at=NOW)
+    assert event.stack == "Error: boom\n    at f (a.js:1:1)\n    at g (b.js:2:2)"
+
+
+def test_a_hostile_deep_json_line_is_skipped_alone():
+    deep = '{"level": "ERROR", "message": "x", "a": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    lines = ["ERROR first", deep, '{"level": "ERROR", "message": "second"}', "2026-11-22 10:00:00 ERROR third"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert [e.message for e in found] == ["first", "second", "third"]
+    assert skipped == [{"id": "1001", "reason": "log line is JSON nested too deeply to read"}]
+
+
+def test_a_malformed_log_event_is_skipped_alone():
+    delivery = transform.Delivery(
+        "DATA_MESSAGE", "/g", "s", ["not a dict", {"id": "2", "timestamp": 1, "message": "ERROR ok"}]
+    )
+    found, skipped = transform.to_events(delivery, received_at=NOW)
+    assert [e.message for e in found] == ["ok"]
+    assert len(skipped) == 1 and skipped[0]["reason"].startswith("log event could not be read: AttributeError")
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad"),
+    [
+        ('"note": "nul \\u0000 inside"', "note"),
+        ('"nul\\u0000key": 1', "nul\x00key"),
+        ('"lone": "\\ud800"', "lone"),
+        ('"\\udfffkey": 1', "\udfffkey"),
+        ('"ratio": NaN', "ratio"),
+        ('"limit": Infinity', "limit"),
+        ('"deep": ' + "[" * 80 + "]" * 80, "deep"),
+    ],
+)
+def test_a_bad_extra_field_is_dropped_and_counted_the_event_kept(fields, bad):
+    line = '{"level": "ERROR", "message": "checkout failed", "order_id": "A-1", ' + fields + "}"
+    outcome = transform.convert(delivery_of([line, "ERROR clean"]), received_at=NOW)
+    assert outcome.skipped == []
+    assert [e.message for e in outcome.events] == ["checkout failed", "clean"]
+    event = outcome.events[0]
+    assert bad not in event.context and event.context["order_id"] == "A-1"
+    assert event.context["log_fields_dropped"] == 1
+    assert outcome.fields_dropped == 1
+
+
+def test_a_bad_stack_is_dropped_and_counted():
+    line = '{"level": "ERROR", "message": "m", "stack": "at \\u0000 f"}'
+    outcome = transform.convert(delivery_of([line]), received_at=NOW)
+    (event,) = outcome.events
+    assert event.stack is None and outcome.fields_dropped == 1
+
+
+def test_oversize_fields_count_as_dropped():
+    line = '{"level": "ERROR", "message": "big", "blob": "' + "x" * 20_000 + '"}'
+    assert transform.convert(delivery_of([line]), received_at=NOW).fields_dropped == 1
+
+
+def test_a_line_longer_than_the_message_limit_is_cut_on_a_character_boundary():
+    line = "2026-11-22 10:00:00,123 ERROR [main] Foo: " + "é" * 40_000
+    (event,), _ = transform.to_events(delivery_of([line]), received_at=NOW)
+    size = len(event.message.encode("utf-8"))
+    assert events.MAX_MESSAGE_BYTES - 2 < size <= events.MAX_MESSAGE_BYTES
+    assert event.context["log_message_bytes"] == len(line.encode("utf-8")) - len("2026-11-22 10:00:00,123 ERROR ")
+
+
+def test_the_timestamp_first_fixture():
+    delivery = transform.decode(load_event("log_source/timestamp_first.json"))
+    found, skipped = transform.to_events(delivery, received_at=NOW)
+    assert skipped == []
+    assert [(e.level, e.message) for e in found] == [
+        ("ERROR", "[http-nio-8080-exec-1] c.a.OrderController: order A-1042 failed"),
+        ("WARNING", "31#31: *4 an upstream response is buffered to a temporary file"),
+        ("ERROR", "query failed"),
+        ("ERROR", "failed to list *v1.Pod: pods is forbidden"),
+    ]
+    assert found[0].stack.count("\n") == 2 and found[2].context["table"] == "orders"
