@@ -18,6 +18,7 @@ __all__ = ["DatabaseSettings", "Settings", "load"]
 
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _STREAM = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+DEFAULT_RESET_STAGES = frozenset({"local", "qa", "dev", "test"})
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 # The RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), when the build
 # ships it (`make rds-ca`); DATABASE_SSLROOTCERT names another file.
@@ -61,6 +62,9 @@ class Settings:
     publish_deadline_s: float = 10.0
     alert_topic_arn: str | None = None
     alert_threshold: int = 10
+    # Stages where reset_table may empty a table (RESET_ALLOWED_STAGES, comma-separated): an allow-list, so a
+    # stage nobody thought of (prd, prod-eu) is refused.
+    reset_allowed_stages: frozenset[str] = DEFAULT_RESET_STAGES
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
@@ -75,6 +79,17 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, prob
     if not lo <= value <= hi:
         problems.append(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _stages(env: Mapping[str, str], name: str, default: frozenset[str], problems: list[str]) -> frozenset[str]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    stages = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [stage for stage in stages if not _STAGE.match(stage)]
+    if bad:
+        problems.append(f"{name} must be stage names separated by commas, got {', '.join(map(repr, bad[:3]))}")
+    return frozenset(stages)
 
 
 def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
@@ -179,6 +194,7 @@ def load(
         deadline = _int(env, "PUBLISH_DEADLINE_MS", 10_000, 100, 600_000, problems) / 1000.0
 
     db = _database(env, problems) if database else None
+    reset_stages = _stages(env, "RESET_ALLOWED_STAGES", DEFAULT_RESET_STAGES, problems)
 
     topic, threshold = None, 10
     if alerts:
@@ -200,4 +216,5 @@ def load(
         publish_deadline_s=deadline,
         alert_topic_arn=topic,
         alert_threshold=threshold,
+        reset_allowed_stages=reset_stages,
     )

@@ -149,19 +149,44 @@ def test_reset_table_refuses_without_running_sql(reset_table, filled, event):
     assert counts(filled) == (25, 1)
 
 
-def test_reset_table_is_refused_in_prod(local_stack, filled):
+@pytest.mark.parametrize("stage", ["prod", "prd", "prod-eu"])
+def test_reset_table_is_refused_in_any_stage_not_allowed(local_stack, filled, stage):
     out = subprocess.run(
         [sys.executable, "-m", "local", "invoke", "reset_table", '{"table": "errors", "confirm": "errors"}'],
         cwd=ROOT,
-        env={**os.environ, **local_stack.env, "STAGE": "prod"},
+        env={**os.environ, **local_stack.env, "STAGE": stage},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert '"statusCode": 403' in out.stdout and "disabled in stage 'prod'" in out.stdout
+    assert '"statusCode": 403' in out.stdout and f"disabled in stage '{stage}'" in out.stdout
     assert counts(filled) == (25, 1)
+
+
+def test_reset_table_gives_up_behind_a_long_transaction(local_stack, reset_table, filled, monkeypatch):
+    monkeypatch.setattr(_module(reset_table).transform, "LOCK_TIMEOUT_MS", 300)
+    blocker = psycopg2.connect(local_stack.database_url)  # a long read holding errors
+    replies: list[dict] = []
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("SELECT count(*) FROM errors")
+        worker = threading.Thread(
+            target=lambda: replies.append(reset_table(load_event("reset_table/errors.json"), None))
+        )
+        worker.start()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "reset_table hung behind the open transaction"
+    finally:
+        blocker.rollback()
+        blocker.close()
+        worker.join(timeout=30)
+    assert replies[0]["statusCode"] == 409
+    assert "could not lock errors within 300 ms" in replies[0]["error"]
+    assert counts(filled) == (25, 1)
+    # The connection is left clean: the next reset, with nothing in its way, succeeds.
+    assert reset_table(load_event("reset_table/errors.json"), None)["removed"] == 25
 
 
 def test_qa_cycle_reset_send_read_back(local_stack, produce, mapping, reset_table, read_table, filled):
