@@ -1,4 +1,4 @@
-"""read_table Lambda handler: one keyset page of an allow-listed table."""
+"""read_table Lambda handler: one keyset page of an allow-listed table, or a summary of its counts."""
 
 from typing import Any
 
@@ -18,6 +18,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         query = transform.parse(event)
     except transform.BadRequest as e:
         return {"statusCode": 400, "error": str(e)}
+    if isinstance(query, transform.Summary):
+        return _summary(query)
     key = sql.SQL(", ").join(map(sql.Identifier, query.key))
     where = sql.SQL("WHERE ({}) > ({})").format(key, sql.SQL(", ").join([sql.Placeholder()] * len(query.key)))
     statement = sql.SQL("SELECT * FROM {table} {where} ORDER BY {key} LIMIT %s").format(
@@ -33,3 +35,31 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     last = rows[query.limit - 1] if len(rows) > query.limit else None
     cursor = transform.encode_cursor(query.table, [last[columns.index(k)] for k in query.key]) if last else None
     return {"statusCode": 200, "table": query.table, "rows": page, "next": cursor}
+
+
+def _summary(summary: transform.Summary) -> dict[str, Any]:
+    # One statement, so every count comes from the same snapshot and they add up.
+    columns = {
+        column: sql.SQL("(created_at AT TIME ZONE 'UTC')::date") if column == "day" else sql.Identifier(column)
+        for _, column in summary.groups
+    }
+    keys = [sql.SQL("{} AS {}").format(expr, sql.Identifier(f"k_{column}")) for column, expr in columns.items()]
+    sets = sql.SQL(", ").join([sql.SQL("({})").format(sql.Identifier(f"k_{c}")) for c in columns] + [sql.SQL("()")])
+    which = sql.SQL(" ").join(
+        sql.SQL("WHEN GROUPING({k}) = 0 THEN {i}").format(k=sql.Identifier(f"k_{c}"), i=sql.Literal(i))
+        for i, c in enumerate(columns)
+    )
+    key = sql.SQL("COALESCE({})").format(
+        sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(f"k_{c}")) for c in columns)
+    )
+    statement = sql.SQL(
+        "SELECT CASE {which} END, {key}, count(*) FROM (SELECT {keys} FROM {table}) AS t "
+        "GROUP BY GROUPING SETS ({sets})"
+    ).format(which=which, key=key, keys=sql.SQL(", ").join(keys), table=sql.Identifier(summary.table), sets=sets)
+
+    def read(cur: Any) -> list[tuple[Any, ...]]:
+        cur.execute(statement)
+        return list(cur.fetchall())
+
+    reply = transform.summary_reply(summary, DB.run(read))
+    return {"statusCode": 200, "table": summary.table, "summary": reply}

@@ -14,7 +14,18 @@ from typing import Any
 
 from shared.tables import ALLOWED, KeyType
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "BadRequest", "Query", "encode_cursor", "json_row", "parse"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "SUMMARY_TABLES",
+    "BadRequest",
+    "Query",
+    "Summary",
+    "encode_cursor",
+    "json_row",
+    "parse",
+    "summary_reply",
+]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -30,6 +41,22 @@ class Query:
     key: tuple[str, ...]
     limit: int
     after: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts of a table's rows grouped by each of ``groups`` (output name -> column), at most ``limit`` groups
+    each, largest first (days: newest first)."""
+
+    table: str
+    groups: tuple[tuple[str, str], ...]
+    limit: int
+
+
+# Tables with a summary, and what it groups by: output name -> column ("day" is the UTC day of created_at).
+SUMMARY_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "dead_letters": (("by_reason", "reason"), ("by_source", "event_source_arn"), ("by_day", "day")),
+}
 
 
 def _key_value(kind: KeyType, value: Any) -> Any:
@@ -66,11 +93,12 @@ def encode_cursor(table: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps({"table": table, "after": plain}).encode()).decode("ascii")
 
 
-def parse(event: Any) -> Query:
-    """``{"table": "errors", "limit": 100, "after": <cursor>}`` -> a checked Query."""
+def parse(event: Any) -> Query | Summary:
+    """``{"table": "errors", "limit": 100, "after": <cursor>}`` -> a checked Query;
+    ``{"table": "dead_letters", "summary": true, "limit": 100}`` -> a checked Summary."""
     if not isinstance(event, Mapping):
         raise BadRequest("the event must be a JSON object")
-    unknown = set(event) - {"table", "limit", "after"}
+    unknown = set(event) - {"table", "limit", "after", "summary"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     table = event.get("table")
@@ -81,6 +109,15 @@ def parse(event: Any) -> Query:
         raise BadRequest(f"limit must be an integer, got {type(limit).__name__}")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    summary = event.get("summary", False)
+    if not isinstance(summary, bool):
+        raise BadRequest(f"summary must be true or false, got {type(summary).__name__}")
+    if summary:
+        if table not in SUMMARY_TABLES:
+            raise BadRequest(f"summary is available for {', '.join(sorted(SUMMARY_TABLES))} only, not {table}")
+        if "after" in event:
+            raise BadRequest("a summary has no pages: leave out after")
+        return Summary(table=table, groups=SUMMARY_TABLES[table], limit=limit)
     after = event.get("after")
     return Query(
         table=table,
@@ -104,3 +141,29 @@ def _json_value(value: Any) -> Any:
 
 def json_row(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
     return {name: _json_value(value) for name, value in zip(columns, row, strict=True)}
+
+
+def summary_reply(summary: Summary, rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """The answer to a Summary from rows of (group index or None for the total, key, count).
+
+    Each grouping keeps its ``limit`` largest groups (days: the newest), and says how many it left out, so the
+    counts shown plus ``left_off`` always add up to ``total``.
+    """
+    total = 0
+    found: dict[int, list[tuple[Any, int]]] = {i: [] for i in range(len(summary.groups))}
+    for index, key, count in rows:
+        if index is None:
+            total = int(count)
+        else:
+            found[int(index)].append((key, int(count)))
+    reply: dict[str, Any] = {"total": total}
+    for i, (name, column) in enumerate(summary.groups):
+        groups = found[i]
+        if column == "day":
+            groups.sort(key=lambda g: g[0], reverse=True)
+        else:
+            groups.sort(key=lambda g: (-g[1], str(g[0])))
+        kept = groups[: summary.limit]
+        reply[name] = [{column: _json_value(key), "count": count} for key, count in kept]
+        reply[f"{name}_left_off"] = sum(count for _, count in groups[summary.limit :])
+    return reply

@@ -101,6 +101,39 @@ def test_read_table_returns_dead_letters_with_raw_bytes(read_table, filled):
     assert row["raw"] == "ew==" and "not JSON" in row["reason"] and reply["next"] is None
 
 
+def test_read_table_summarises_dead_letters_by_reason_source_and_day(read_table, filled):
+    with filled.cursor() as cur:  # beside the sink's one (not JSON, today), letters from two streams and days
+        cur.executemany(
+            "INSERT INTO dead_letters (event_source_arn, shard_id, sequence_number, sub_sequence_number,"
+            " partition_key, reason, raw, created_at) VALUES (%s, 's', %s, 0, 'k', %s, '\\x00', %s)",
+            [
+                ("arn:aws:kinesis:us-east-1:1:stream/other", f"9{i}", reason, day)
+                for i, (reason, day) in enumerate(
+                    [("level is bad", "2020-01-01T23:59:59Z")] * 3 + [("message too long", "2020-01-02T00:00:00Z")]
+                )
+            ],
+        )
+    reply = read_table({"table": "dead_letters", "summary": True}, None)
+    assert reply["statusCode"] == 200 and reply["table"] == "dead_letters"
+    summary = reply["summary"]
+    assert summary["total"] == 5
+    (sink_reason,) = [g for g in summary["by_reason"] if "not JSON" in g["reason"]]
+    assert sink_reason["count"] == 1
+    assert [g for g in summary["by_reason"] if g is not sink_reason] == [
+        {"reason": "level is bad", "count": 3},
+        {"reason": "message too long", "count": 1},
+    ]
+    assert summary["by_source"][0] == {"event_source_arn": "arn:aws:kinesis:us-east-1:1:stream/other", "count": 4}
+    assert [g["count"] for g in summary["by_source"]] == [4, 1]
+    days = summary["by_day"]
+    assert days[1:] == [{"day": "2020-01-02", "count": 1}, {"day": "2020-01-01", "count": 3}]
+    assert days[0]["count"] == 1  # the sink's, today (UTC)
+    assert summary["by_reason_left_off"] == summary["by_source_left_off"] == summary["by_day_left_off"] == 0
+    json.dumps(reply)
+    small = read_table({"table": "dead_letters", "summary": True, "limit": 1}, None)["summary"]
+    assert small["by_reason"] == [{"reason": "level is bad", "count": 3}] and small["by_reason_left_off"] == 2
+
+
 @pytest.mark.parametrize(
     "event",
     [

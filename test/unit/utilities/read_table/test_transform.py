@@ -71,3 +71,57 @@ def test_rows_become_json_safe():
         "at": "2026-01-01T00:00:00+00:00",
         "event_id": "00000000-0000-0000-0000-000000000001",
     }
+
+
+# --------------------------------------------------------------------------- dead-letter summary
+
+
+def test_a_summary_request_is_checked():
+    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 5})
+    assert summary == transform.Summary("dead_letters", transform.SUMMARY_TABLES["dead_letters"], 5)
+    assert isinstance(transform.parse({"table": "dead_letters", "summary": False}), transform.Query)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"table": "errors", "summary": True}, "summary is available for dead_letters only, not errors"),
+        ({"table": "dead_letters", "summary": "yes"}, "summary must be true or false, got str"),
+        ({"table": "dead_letters", "summary": True, "after": "x"}, "a summary has no pages"),
+        ({"table": "dead_letters", "summary": True, "limit": 0}, "limit must be between 1 and 1000"),
+    ],
+)
+def test_bad_summary_requests_are_refused(event, reason):
+    with pytest.raises(transform.BadRequest) as err:
+        transform.parse(event)
+    assert reason in str(err.value)
+
+
+def test_summary_reply_keeps_the_largest_groups_and_counts_the_rest():
+    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 2})
+    rows = [
+        (None, None, 10),
+        (0, "not JSON", 5),
+        (0, "bad level", 3),
+        (0, "too long", 2),
+        (1, "arn:b", 4),
+        (1, "arn:a", 6),
+        (2, "2026-11-20", 1),
+        (2, "2026-11-22", 7),
+        (2, "2026-11-21", 2),
+    ]
+    assert transform.summary_reply(summary, rows) == {
+        "total": 10,
+        "by_reason": [{"reason": "not JSON", "count": 5}, {"reason": "bad level", "count": 3}],
+        "by_reason_left_off": 2,
+        "by_source": [{"event_source_arn": "arn:a", "count": 6}, {"event_source_arn": "arn:b", "count": 4}],
+        "by_source_left_off": 0,
+        "by_day": [{"day": "2026-11-22", "count": 7}, {"day": "2026-11-21", "count": 2}],
+        "by_day_left_off": 1,
+    }
+
+
+def test_an_empty_table_summarises_to_zero():
+    summary = transform.parse({"table": "dead_letters", "summary": True})
+    assert transform.summary_reply(summary, [(None, None, 0)])["total"] == 0
+    assert transform.summary_reply(summary, [])["by_reason"] == []
