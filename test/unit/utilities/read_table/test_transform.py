@@ -13,16 +13,35 @@ from utilities.read_table import transform
 
 def test_fixture_request_is_accepted_with_defaults():
     query = transform.parse(load_event("read_table/first_page.json"))
-    assert query == transform.Query("errors", ("ingested_at", "event_id"), 100, None)
+    assert query == transform.Query("errors", ("txid", "event_id"), 100, None)
     assert transform.parse({"table": "dead_letters"}).limit == transform.DEFAULT_LIMIT
 
 
 def test_cursor_round_trips():
-    when = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     ident = uuid.UUID(int=5)
-    cursor = transform.encode_cursor("errors", [when, ident])
+    cursor = transform.encode_cursor("errors", ["18446744073709551615", ident])
     query = transform.parse({"table": "errors", "after": cursor})
-    assert query.after == (when.isoformat(), str(ident))
+    assert query.after == ("18446744073709551615", str(ident)) and query.since is None
+    assert transform.parse(
+        {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["7", 3]})}
+    ).after == ("7", 3)
+
+
+def test_since_is_checked_and_carried_by_cursors():
+    when = datetime(2026, 11, 22, 9, 0, tzinfo=UTC).isoformat()
+    first = transform.parse({"table": "errors", "since": "2026-11-22T09:00:00Z"})
+    assert first.since == when and first.after is None
+    start = transform.encode_cursor("errors", None, since=when)  # a starting point: no row yet, a since
+    assert transform.parse({"table": "errors", "after": start}) == first
+    later = transform.parse(
+        {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1)], since=when)}
+    )
+    assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)))
+    with pytest.raises(transform.BadRequest, match="since differs from the since the cursor carries"):
+        transform.parse({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
+    for bad, reason in [("2026-11-22T09:00:00", "must carry a time zone"), (5, "RFC 3339"), ("soon", "Invalid")]:
+        with pytest.raises(transform.BadRequest, match=reason):
+            transform.parse({"table": "errors", "since": bad})
 
 
 def _forge(obj):
@@ -50,8 +69,14 @@ def _forge(obj):
             {"table": "errors", "after": _forge({"table": "errors", "after": ["2026-11-22T09:00:00+00:00", "1 OR 1"]})},
             "not a valid cursor",
         ),
-        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1; DELETE"]})}, "not a bigint"),
-        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [1, 2]})}, "wrong number"),
+        (
+            {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1", "1; DELETE"]})},
+            "not a bigint",
+        ),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [1, 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1 OR 1", 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [str(2**64), 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1"]})}, "wrong number"),
         ({"table": "errors", "colour": 1}, "unknown field(s): colour"),
         ("errors", "must be a JSON object"),
     ],
@@ -88,6 +113,7 @@ def test_a_summary_request_is_checked():
         ({"table": "errors", "summary": True}, "summary is available for dead_letters only, not errors"),
         ({"table": "dead_letters", "summary": "yes"}, "summary must be true or false, got str"),
         ({"table": "dead_letters", "summary": True, "after": "x"}, "a summary has no pages"),
+        ({"table": "dead_letters", "summary": True, "since": "2026-01-01T00:00:00Z"}, "leave out after and since"),
         ({"table": "dead_letters", "summary": True, "limit": 0}, "limit must be between 1 and 1000"),
     ],
 )
