@@ -37,6 +37,7 @@ class DatabaseSettings:
     port: int = 5432
     user: str | None = None  # the login role, with DATABASE_IAM_AUTH
     iam_auth: bool = False  # the password is an RDS IAM auth token made per connection
+    iam_logins: bool = False  # migrate: make IAM authentication the login roles' login method (GRANT rds_iam)
     sslmode: str = "verify-full"
     sslrootcert: str | None = None
     connect_timeout: int = 5
@@ -106,6 +107,7 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
     url = env.get("DATABASE_URL") or None
     secret = env.get("DATABASE_SECRET_ARN") or None
     iam = _flag(env, "DATABASE_IAM_AUTH", problems)
+    iam_logins = _flag(env, "DATABASE_IAM_LOGINS", problems)
     if url is None and secret is None and not iam:
         problems.append(
             "DATABASE_URL or DATABASE_SECRET_ARN is required (or DATABASE_IAM_AUTH=1 with DATABASE_HOST, "
@@ -143,7 +145,9 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
     elif rootcert is not None and not Path(rootcert).is_file():
         problems.append(f"DATABASE_SSLROOTCERT names {rootcert!r}, which is not a file")
     if url is not None:
-        return DatabaseSettings(url=url, sslmode=sslmode, sslrootcert=rootcert, connect_timeout=timeout)
+        return DatabaseSettings(
+            url=url, sslmode=sslmode, sslrootcert=rootcert, connect_timeout=timeout, iam_logins=iam_logins
+        )
     host = env.get("DATABASE_HOST") or None
     name = env.get("DATABASE_NAME") or None
     user = env.get("DATABASE_USER") or None
@@ -159,6 +163,7 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
         port=port,
         user=user,
         iam_auth=iam,
+        iam_logins=iam_logins,
         sslmode=sslmode,
         sslrootcert=rootcert,
         connect_timeout=timeout,
