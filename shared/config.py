@@ -116,6 +116,8 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
         return None
     if url is not None and (secret is not None or iam):
         problems.append("DATABASE_URL cannot be combined with DATABASE_SECRET_ARN or DATABASE_IAM_AUTH: set one way")
+    elif secret is not None and iam:
+        problems.append("DATABASE_SECRET_ARN cannot be combined with DATABASE_IAM_AUTH=1: set one way")
     port = _int(env, "DATABASE_PORT", 5432, 1, 65535, problems)
     timeout = _int(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 60, problems)
     env_sslmode = env.get("DATABASE_SSLMODE") or None

@@ -161,5 +161,7 @@ def test_iam_auth_needs_host_name_user_and_verify_full(tmp_path):
     assert settings.database.secret_arn is None
     with pytest.raises(ConfigError, match="DATABASE_IAM_AUTH=1 needs DATABASE_SSLMODE=verify-full, got require"):
         config.load(database=True, environ={**full, "DATABASE_SSLMODE": "require"})
+    with pytest.raises(ConfigError, match="DATABASE_SECRET_ARN cannot be combined with DATABASE_IAM_AUTH=1"):
+        config.load(database=True, environ={**full, "DATABASE_SECRET_ARN": "arn:s"})
     with pytest.raises(ConfigError, match="DATABASE_IAM_AUTH must be 1 or 0"):
         config.load(database=True, environ={**full, "DATABASE_IAM_AUTH": "maybe"})
