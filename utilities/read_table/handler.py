@@ -41,8 +41,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         return [c.name for c in cur.description], cur.fetchall()
 
     columns, rows = DB.run(read)
-    page = [transform.json_row(columns, r) for r in rows[: query.limit]]
     shown = rows[: query.limit]
+    page = [transform.json_row(columns, r) for r in shown]
     # "next": the following page, or null at the end; "resume": where to carry on later (after the last row
     # shown), to pick up rows whose transactions were still open.
     position = [shown[-1][columns.index(k)] for k in query.key] if shown else query.after

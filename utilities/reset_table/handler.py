@@ -1,4 +1,4 @@
-"""reset_table Lambda handler: empty one allow-listed table, outside production, and say how many rows went."""
+"""reset_table Lambda handler: empty one allow-listed table, in an allowed stage, and say how many rows went."""
 
 from typing import Any
 
