@@ -97,7 +97,7 @@ def start_cursor(since: datetime) -> str:
     """A read_table cursor for the errors table that starts at rows ingested at ``since``."""
     from utilities.read_table.transform import encode_cursor
 
-    return encode_cursor("errors", [since.astimezone(UTC).isoformat(), NIL_UUID])
+    return encode_cursor("errors", None, since=since.astimezone(UTC).isoformat())
 
 
 def find_ids(backend: Backend, wanted: set[str], after: str) -> set[str]:

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dsn import SSLMODES, parse_url
 from shared.exceptions import ConfigError
 
 __all__ = ["DatabaseSettings", "Settings", "load"]
 
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _STREAM = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
+DEFAULT_RESET_STAGES = frozenset({"local", "qa", "dev", "test"})
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-_SSLMODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
 # The RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), when the build
 # ships it (`make rds-ca`); DATABASE_SSLROOTCERT names another file.
 RDS_CA_BUNDLE = Path(__file__).parent / "certs" / "rds-global-bundle.pem"
@@ -26,19 +27,26 @@ RDS_CA_BUNDLE = Path(__file__).parent / "certs" / "rds-global-bundle.pem"
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
-    """Where the database is: a URL, or a Secrets Manager secret plus host and name."""
+    """Where the database is and how to log in: a URL, a Secrets Manager secret plus host and name, or an RDS
+    IAM auth token for ``user`` plus host and name. ``sslmode`` and ``sslrootcert`` apply to every way."""
 
     url: str | None = None
     secret_arn: str | None = None
     host: str | None = None
     name: str | None = None
     port: int = 5432
+    user: str | None = None  # the login role, with DATABASE_IAM_AUTH
+    iam_auth: bool = False  # the password is an RDS IAM auth token made per connection
+    iam_logins: bool = False  # migrate: make IAM authentication the login roles' login method (GRANT rds_iam)
     sslmode: str = "verify-full"
     sslrootcert: str | None = None
     connect_timeout: int = 5
 
     def __repr__(self) -> str:  # the URL may carry a password: never print it
-        return f"DatabaseSettings(host={self.host!r}, name={self.name!r}, secret={'yes' if self.secret_arn else 'no'})"
+        return (
+            f"DatabaseSettings(host={self.host!r}, name={self.name!r}, user={self.user!r}, "
+            f"secret={'yes' if self.secret_arn else 'no'}, iam_auth={self.iam_auth}, sslmode={self.sslmode!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,9 @@ class Settings:
     publish_deadline_s: float = 10.0
     alert_topic_arn: str | None = None
     alert_threshold: int = 10
+    # Stages where reset_table may empty a table (RESET_ALLOWED_STAGES, comma-separated): an allow-list, so a
+    # stage nobody thought of (prd, prod-eu) is refused.
+    reset_allowed_stages: frozenset[str] = DEFAULT_RESET_STAGES
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
@@ -71,27 +82,63 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, prob
     return value
 
 
+def _stages(env: Mapping[str, str], name: str, default: frozenset[str], problems: list[str]) -> frozenset[str]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    stages = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [stage for stage in stages if not _STAGE.match(stage)]
+    if bad:
+        problems.append(f"{name} must be stage names separated by commas, got {', '.join(map(repr, bad[:3]))}")
+    return frozenset(stages)
+
+
+def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in {"", "0", "false", "no"}:
+        return False
+    if raw in {"1", "true", "yes"}:
+        return True
+    problems.append(f"{name} must be 1 or 0, got {raw[:16]!r}")
+    return False
+
+
 def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings | None:
     url = env.get("DATABASE_URL") or None
     secret = env.get("DATABASE_SECRET_ARN") or None
-    if url is None and secret is None:
-        problems.append("DATABASE_URL or DATABASE_SECRET_ARN is required")
+    iam = _flag(env, "DATABASE_IAM_AUTH", problems)
+    iam_logins = _flag(env, "DATABASE_IAM_LOGINS", problems)
+    if url is None and secret is None and not iam:
+        problems.append(
+            "DATABASE_URL or DATABASE_SECRET_ARN is required (or DATABASE_IAM_AUTH=1 with DATABASE_HOST, "
+            "DATABASE_NAME and DATABASE_USER)"
+        )
         return None
+    if url is not None and (secret is not None or iam):
+        problems.append("DATABASE_URL cannot be combined with DATABASE_SECRET_ARN or DATABASE_IAM_AUTH: set one way")
+    elif secret is not None and iam:
+        problems.append("DATABASE_SECRET_ARN cannot be combined with DATABASE_IAM_AUTH=1: set one way")
     port = _int(env, "DATABASE_PORT", 5432, 1, 65535, problems)
     timeout = _int(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 60, problems)
-    sslmode = env.get("DATABASE_SSLMODE") or ("prefer" if url else "verify-full")
-    if sslmode not in _SSLMODES:
-        problems.append(f"DATABASE_SSLMODE must be one of {sorted(_SSLMODES)}, got {sslmode!r}")
+    env_sslmode = env.get("DATABASE_SSLMODE") or None
+    if env_sslmode is not None and env_sslmode not in SSLMODES:
+        problems.append(f"DATABASE_SSLMODE must be one of {sorted(SSLMODES)}, got {env_sslmode[:32]!r}")
+        env_sslmode = None
+    env_rootcert = env.get("DATABASE_SSLROOTCERT") or None
+    # TLS settings given in the URL's query count as much as the environment's; two different ones are refused.
+    in_url: dict[str, str] = {}
     if url is not None:
-        if not url.startswith(("postgresql://", "postgres://")):
-            problems.append("DATABASE_URL must start with postgresql://")
-        return DatabaseSettings(url=url, sslmode=sslmode, connect_timeout=timeout)
-    host = env.get("DATABASE_HOST") or None
-    name = env.get("DATABASE_NAME") or None
-    for key, value in (("DATABASE_HOST", host), ("DATABASE_NAME", name)):
-        if value is None:
-            problems.append(f"{key} is required with DATABASE_SECRET_ARN")
-    rootcert = env.get("DATABASE_SSLROOTCERT") or (str(RDS_CA_BUNDLE) if RDS_CA_BUNDLE.exists() else None)
+        try:
+            in_url = {k: v for k, v in parse_url(url).items() if k in {"sslmode", "sslrootcert"}}
+        except ConfigError as e:
+            problems.append(str(e))
+    for name, value in (("sslmode", env_sslmode), ("sslrootcert", env_rootcert)):
+        if value is not None and name in in_url and in_url[name] != value:
+            problems.append(f"DATABASE_{name.upper()} and the {name} in DATABASE_URL differ: set it in one place")
+    sslmode = env_sslmode or in_url.get("sslmode") or "verify-full"
+    rootcert = env_rootcert or in_url.get("sslrootcert") or (str(RDS_CA_BUNDLE) if RDS_CA_BUNDLE.exists() else None)
+    if iam and sslmode != "verify-full":
+        problems.append(f"DATABASE_IAM_AUTH=1 needs DATABASE_SSLMODE=verify-full, got {sslmode}")
     if sslmode.startswith("verify") and rootcert is None:
         problems.append(
             f"DATABASE_SSLMODE={sslmode} needs a CA bundle: set DATABASE_SSLROOTCERT, or ship the RDS bundle "
@@ -99,11 +146,26 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
         )
     elif rootcert is not None and not Path(rootcert).is_file():
         problems.append(f"DATABASE_SSLROOTCERT names {rootcert!r}, which is not a file")
+    if url is not None:
+        return DatabaseSettings(
+            url=url, sslmode=sslmode, sslrootcert=rootcert, connect_timeout=timeout, iam_logins=iam_logins
+        )
+    host = env.get("DATABASE_HOST") or None
+    name = env.get("DATABASE_NAME") or None
+    user = env.get("DATABASE_USER") or None
+    way = "DATABASE_IAM_AUTH=1" if iam else "DATABASE_SECRET_ARN"
+    required = [("DATABASE_HOST", host), ("DATABASE_NAME", name)] + ([("DATABASE_USER", user)] if iam else [])
+    for key, value in required:
+        if value is None:
+            problems.append(f"{key} is required with {way}")
     return DatabaseSettings(
-        secret_arn=secret,
+        secret_arn=None if iam else secret,
         host=host,
         name=name,
         port=port,
+        user=user,
+        iam_auth=iam,
+        iam_logins=iam_logins,
         sslmode=sslmode,
         sslrootcert=rootcert,
         connect_timeout=timeout,
@@ -139,6 +201,7 @@ def load(
         deadline = _int(env, "PUBLISH_DEADLINE_MS", 10_000, 100, 600_000, problems) / 1000.0
 
     db = _database(env, problems) if database else None
+    reset_stages = _stages(env, "RESET_ALLOWED_STAGES", DEFAULT_RESET_STAGES, problems)
 
     topic, threshold = None, 10
     if alerts:
@@ -160,4 +223,5 @@ def load(
         publish_deadline_s=deadline,
         alert_topic_arn=topic,
         alert_threshold=threshold,
+        reset_allowed_stages=reset_stages,
     )

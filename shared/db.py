@@ -7,7 +7,6 @@ psycopg2 errors are re-raised as DatabaseError so the handler's caller (Lambda) 
 from __future__ import annotations
 
 import io
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -18,9 +17,9 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from shared import aws
+from shared import aws, dsn
 from shared.config import DatabaseSettings, Settings
-from shared.exceptions import DatabaseError, SecretError
+from shared.exceptions import DatabaseError
 
 __all__ = [
     "Database",
@@ -35,22 +34,11 @@ __all__ = [
 
 def secret_dsn(settings: DatabaseSettings, secret_string: str) -> dict[str, Any]:
     """Connection keywords from an RDS-managed secret (``username``, ``password``) plus host and name."""
-    try:
-        secret = json.loads(secret_string)
-        user, password = secret["username"], secret["password"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise SecretError("database secret must be JSON with username and password") from e
-    dsn: dict[str, Any] = {
-        "host": secret.get("host") or settings.host,
-        "port": int(secret.get("port") or settings.port),
-        "dbname": settings.name or secret.get("dbname"),
-        "user": user,
-        "password": password,
+    return {
+        **dsn.secret_keywords(settings.host, settings.port, settings.name, secret_string),
         "sslmode": settings.sslmode,
+        **({"sslrootcert": settings.sslrootcert} if settings.sslrootcert else {}),
     }
-    if settings.sslrootcert:
-        dsn["sslrootcert"] = settings.sslrootcert
-    return dsn
 
 
 # Sent with every connection: TCP keepalives, so a peer that vanished (a failover, a frozen Lambda) is noticed
@@ -83,30 +71,37 @@ class Database:
         settings: DatabaseSettings,
         *,
         secret_reader: Callable[[str], str] | None = None,
+        token_maker: dsn.TokenMaker | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._secret_reader = secret_reader
+        self._token_maker = token_maker
         self._conn: psycopg2.extensions.connection | None = None
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
         self.retries = 0  # attempts retried over this object's life, for metrics and tests
 
-    def _connect(self) -> psycopg2.extensions.connection:
-        s = self._settings
-        options = {"connect_timeout": s.connect_timeout, "application_name": "event-pipeline", **SESSION_OPTIONS}
+    def _connect(self, **extra: Any) -> psycopg2.extensions.connection:
+        """Open a connection with keywords only (shared.dsn), never a URL; ``extra`` adds libpq options.
+
+        Keywords the settings give (a DATABASE_URL query, say) win over these defaults and ``extra``.
+        """
+        options = {
+            "connect_timeout": self._settings.connect_timeout,
+            "application_name": "event-pipeline",
+            **SESSION_OPTIONS,
+            **extra,
+        }
+        keywords = dsn.keywords(self._settings, secret_reader=self._secret_reader, token_maker=self._token_maker)
         try:
-            if s.url is not None:
-                return psycopg2.connect(s.url, **options)
-            if self._secret_reader is None or s.secret_arn is None:
-                raise SecretError("DATABASE_SECRET_ARN is set but no secret reader was given")
-            return psycopg2.connect(**secret_dsn(s, self._secret_reader(s.secret_arn)), **options)
+            return psycopg2.connect(**{**options, **keywords})
         except psycopg2.Error as e:
-            # The driver's message can carry the DSN host but never the password; keep only its first line.
-            raise DatabaseError(f"cannot connect to PostgreSQL: {str(e).strip().splitlines()[0]}") from e
+            # Keywords, not a URL: libpq's message names the host and user at most, never the password.
+            raise DatabaseError(f"cannot connect to PostgreSQL: {_first_line(e)}") from e
 
     def connection(self) -> psycopg2.extensions.connection:
         if self._conn is None or self._conn.closed:
@@ -186,10 +181,13 @@ def _as_database_error(error: BaseException) -> DatabaseError:
 
 
 def for_function(settings: Settings) -> Database:
-    """The one way a function gets its database: DATABASE_URL, or the Secrets Manager secret read on connect."""
+    """The one way a function gets its database: DATABASE_URL, the Secrets Manager secret read on connect, or an
+    RDS IAM auth token made on connect."""
     if settings.database is None:
         raise ValueError("load the settings with config.load(database=True)")
-    return Database(settings.database, secret_reader=aws.secret_reader(settings))
+    return Database(
+        settings.database, secret_reader=aws.secret_reader(settings), token_maker=dsn.rds_token_maker(settings)
+    )
 
 
 def _first_line(error: BaseException) -> str:

@@ -7,13 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2.extensions
+from psycopg2 import sql
 
-__all__ = ["SQL_DIR", "Migration", "apply", "available", "pending"]
+__all__ = ["LOGIN_ROLES", "SQL_DIR", "Migration", "apply", "available", "grant_iam_login", "pending"]
 
 SQL_DIR = Path(__file__).parent / "sql"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant works as long as every migrator uses the same one: it serialises concurrent invocations.
 _LOCK_KEY = 0x6576_7069_7065  # "evpipe"
+# The login role of each database function but migrate (which keeps the master user), and the group role it is
+# granted (migration 0006).
+LOGIN_ROLES = {"error_sink": "pipeline_writer", "read_table": "pipeline_reader", "reset_table": "pipeline_resetter"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +63,15 @@ def apply(cur: psycopg2.extensions.cursor, migrations: list[Migration]) -> list[
         )
         done.append(migration.version)
     return done
+
+
+def grant_iam_login(cur: psycopg2.extensions.cursor) -> list[str]:
+    """Make RDS IAM authentication the login method of every login role: ``GRANT rds_iam`` to each, when the
+    server has that role (RDS does, plain PostgreSQL does not). Returns the roles granted, [] without rds_iam.
+    Safe to repeat. A role granted rds_iam can no longer log in with a password."""
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'")
+    if cur.fetchone() is None:
+        return []
+    for role in sorted(LOGIN_ROLES):
+        cur.execute(sql.SQL("GRANT rds_iam TO {}").format(sql.Identifier(role)))
+    return sorted(LOGIN_ROLES)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["ALLOWED", "KeyType"]
+__all__ = ["ALLOWED", "TIME_COLUMN", "KeyType"]
 
-KeyType = Literal["timestamptz", "uuid", "bigint"]
+KeyType = Literal["timestamptz", "uuid", "bigint", "xid8"]
 
-# table -> keyset columns (unique together, in page order) and the type of each.
+# table -> keyset columns (unique together, in page order, indexed together) and the type of each. The first is
+# always txid, the writing transaction's id (migration 0005): read_table shows only rows of finished
+# transactions, so paging in this order never skips a row that commits later.
 ALLOWED: dict[str, tuple[tuple[str, KeyType], ...]] = {
-    "errors": (("ingested_at", "timestamptz"), ("event_id", "uuid")),
-    "dead_letters": (("id", "bigint"),),
+    "errors": (("txid", "xid8"), ("event_id", "uuid")),
+    "dead_letters": (("txid", "xid8"), ("id", "bigint")),
 }
+
+# table -> when a row was written, for read_table's "since" filter.
+TIME_COLUMN: dict[str, str] = {"errors": "ingested_at", "dead_letters": "created_at"}

@@ -21,7 +21,9 @@ locals {
   # Functions: short name (the folder name, the zip name and the EMF Service
   # dimension) => settings. Adding a function means adding one entry here.
   #   kind        producers | consumers | utilities (handler <kind>.<name>.handler.handler)
-  #   database    runs in the VPC with DATABASE_* settings and may read the secret
+  #   database    runs in the VPC with DATABASE_* settings
+  #   db_user     its login role (migration 0006): with database_iam_auth it logs in as that role with an
+  #               IAM auth token; without one (migrate) it reads the master secret
   #   stream_env  environment variable => stream short name; grants write access
   #   topic_env   environment variable => topic short name (its ARN); grants sns:Publish
   #   environment other environment variables (plain configuration, never secrets)
@@ -53,6 +55,7 @@ locals {
       memory_size  = 1024
       timeout      = 120
       database     = true
+      db_user      = "error_sink"
       dead_letters = true
     }
     error_alert = {
@@ -77,6 +80,7 @@ locals {
       memory_size = 256
       timeout     = 30
       database    = true
+      db_user     = "read_table"
     }
     reset_table = {
       kind        = "utilities"
@@ -84,6 +88,7 @@ locals {
       memory_size = 256
       timeout     = 60
       database    = true
+      db_user     = "reset_table"
     }
     # Operators' recovery tools. redrive's access (the on-failure queues, reading the
     # streams, invoking the consumers) is granted in redrive.tf; reprocess_dead_letters
@@ -137,12 +142,23 @@ locals {
     }
   }
 
-  database_env = var.create_database ? {
-    DATABASE_SECRET_ARN = module.database.master_user_secret_arn
-    DATABASE_HOST       = module.database.db_instance_address
-    DATABASE_NAME       = module.database.db_name
-    DATABASE_PORT       = tostring(module.database.db_instance_port)
+  # Where the database is, for every database function; how each logs in depends on its db_user.
+  database_location_env = var.create_database ? {
+    DATABASE_HOST = module.database.db_instance_address
+    DATABASE_NAME = module.database.db_name
+    DATABASE_PORT = tostring(module.database.db_instance_port)
   } : {}
+  iam_login = {
+    for k, f in local.functions : k => f.database && var.create_database && var.database_iam_auth && try(f.db_user, null) != null
+  }
+  database_env = {
+    for k, f in local.functions : k => !f.database ? {} : merge(
+      local.database_location_env,
+      local.iam_login[k] ? { DATABASE_IAM_AUTH = "1", DATABASE_USER = try(f.db_user, "") } : {},
+      !local.iam_login[k] && var.create_database ? { DATABASE_SECRET_ARN = module.database.master_user_secret_arn } : {},
+      k == "migrate" && var.create_database && var.database_iam_auth ? { DATABASE_IAM_LOGINS = "1" } : {},
+    )
+  }
 }
 
 ################################################################################
@@ -191,6 +207,7 @@ module "database" {
   subnet_ids         = var.subnet_ids
 
   create_secrets_manager_endpoint = var.create_secrets_manager_endpoint
+  iam_database_authentication     = var.database_iam_auth
 
   instance_class          = var.db_instance_class
   allocated_storage       = var.db_allocated_storage
@@ -231,12 +248,15 @@ module "function" {
     { for env, stream in try(each.value.stream_env, {}) : env => module.stream[stream].stream_name },
     { for env, topic in try(each.value.topic_env, {}) : env => aws_sns_topic.this[topic].arn },
     try(each.value.environment, {}),
-    each.value.database ? local.database_env : {},
+    local.database_env[each.key],
   )
 
   write_stream_arns  = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
   publish_topic_arns = [for topic in values(try(each.value.topic_env, {})) : aws_sns_topic.this[topic].arn]
-  secret_arns        = each.value.database && var.create_database ? [module.database.master_user_secret_arn] : []
+  secret_arns        = each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : []
+  database_connect_arns = local.iam_login[each.key] ? [
+    "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${module.database.db_resource_id}/${try(each.value.db_user, "")}"
+  ] : []
 
   vpc = each.value.database ? {
     subnet_ids         = module.database.subnet_ids

@@ -203,6 +203,12 @@ variable "create_secrets_manager_endpoint" {
   default     = true
 }
 
+variable "database_iam_auth" {
+  description = "Database functions with a login role (error_sink, read_table, reset_table) log in as it with an RDS IAM auth token, and may rds-db:connect as that user only; migrate keeps the master secret and grants rds_iam to the login roles. False: every database function reads the master secret."
+  type        = bool
+  default     = true
+}
+
 variable "db_instance_class" {
   description = "RDS instance class."
   type        = string

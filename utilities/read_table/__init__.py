@@ -1,1 +1,1 @@
-"""read_table: returns rows of an allow-listed table as JSON, paginated with a keyset cursor."""
+"""read_table: rows of an allow-listed table as JSON, paged completely with a keyset cursor; a dead-letter summary."""

@@ -1,1 +1,1 @@
-"""reset_table: truncates an allow-listed table, outside production, when the event confirms the name."""
+"""reset_table: truncates an allow-listed table when the stage is allowed and the event confirms the name."""

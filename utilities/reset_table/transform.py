@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from shared.tables import ALLOWED
 
-__all__ = ["PROTECTED_STAGES", "Refused", "check"]
+__all__ = ["LOCK_TIMEOUT_MS", "Refused", "check", "lock_timeout_message"]
 
-PROTECTED_STAGES = frozenset({"prod", "production"})
+# How long the TRUNCATE waits for its lock behind other transactions before it gives up and says so.
+LOCK_TIMEOUT_MS = 5000
 
 
 class Refused(Exception):
@@ -20,10 +21,12 @@ class Refused(Exception):
         self.status = status
 
 
-def check(event: Any, *, stage: str) -> str:
-    """Return the table to truncate, or raise Refused saying why not."""
-    if stage in PROTECTED_STAGES:
-        raise Refused(403, f"reset_table is disabled in stage {stage!r}")
+def check(event: Any, *, stage: str, allowed_stages: Collection[str]) -> str:
+    """Return the table to truncate, or raise Refused saying why not. Only stages in ``allowed_stages``
+    (RESET_ALLOWED_STAGES) may reset anything: every other stage is refused, whatever it is called."""
+    if stage not in allowed_stages:
+        allowed = ", ".join(sorted(allowed_stages)) or "none"
+        raise Refused(403, f"reset_table is disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only {allowed}")
     if not isinstance(event, Mapping):
         raise Refused(400, "the event must be a JSON object")
     unknown = set(event) - {"table", "confirm"}
@@ -35,3 +38,11 @@ def check(event: Any, *, stage: str) -> str:
     if event.get("confirm") != table:
         raise Refused(400, f'confirm must repeat the table name: {{"table": "{table}", "confirm": "{table}"}}')
     return table
+
+
+def lock_timeout_message(table: str, timeout_ms: int) -> str:
+    """What to answer when another transaction held the table longer than the lock timeout."""
+    return (
+        f"could not lock {table} within {timeout_ms} ms: another transaction is using it (a long read or a "
+        "consumer batch); nothing was removed, try again when it has finished"
+    )

@@ -297,7 +297,7 @@ resource "aws_db_instance" "this" {
   parameter_group_name   = aws_db_parameter_group.this[0].name
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
-  iam_database_authentication_enabled = true
+  iam_database_authentication_enabled = var.iam_database_authentication
   auto_minor_version_upgrade          = true
   allow_major_version_upgrade         = false
   apply_immediately                   = false

@@ -42,3 +42,13 @@ output "master_user_secret_arn" {
   description = "ARN of the Secrets Manager secret that RDS manages for the master user, or null when no instance is created."
   value       = try(aws_db_instance.this[0].master_user_secret[0].secret_arn, null)
 }
+
+output "db_resource_id" {
+  description = "The instance's resource id (db-...), the part of an rds-db:connect ARN naming the instance; null when no instance is created."
+  value       = try(aws_db_instance.this[0].resource_id, null)
+}
+
+output "iam_database_authentication" {
+  description = "Whether the instance accepts RDS IAM auth tokens."
+  value       = var.iam_database_authentication
+}

@@ -126,6 +126,12 @@ variable "master_username" {
   default     = "pipeline_admin"
 }
 
+variable "iam_database_authentication" {
+  description = "Accept RDS IAM auth tokens for database users granted rds_iam (the functions' login roles); password logins keep working for the others (the master user)."
+  type        = bool
+  default     = true
+}
+
 variable "port" {
   description = "PostgreSQL port."
   type        = number

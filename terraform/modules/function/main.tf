@@ -120,6 +120,16 @@ data "aws_iam_policy_document" "this" {
       resources = var.secret_arns
     }
   }
+
+  dynamic "statement" {
+    for_each = length(var.database_connect_arns) > 0 ? [1] : []
+    content {
+      sid = "ConnectToDatabaseAsOwnUser"
+      # RDS IAM authentication: the auth token the function signs is accepted for these database users only.
+      actions   = ["rds-db:connect"]
+      resources = var.database_connect_arns
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

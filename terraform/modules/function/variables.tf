@@ -59,7 +59,7 @@ variable "reserved_concurrency" {
 }
 
 variable "environment" {
-  description = "Environment variables (configuration only, never secrets: secrets are read from Secrets Manager at run time)."
+  description = "Environment variables (configuration only, never secrets: secrets are read from Secrets Manager at run time, IAM database auth tokens are signed per connection)."
   type        = map(string)
   default     = {}
 }
@@ -123,6 +123,17 @@ variable "secret_arns" {
   description = "Secrets Manager secrets this function may read (GetSecretValue), e.g. the database master secret."
   type        = list(string)
   default     = []
+}
+
+variable "database_connect_arns" {
+  description = "rds-db:connect resources this function may use: arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<login role>, one per database user it logs in as with an IAM auth token."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.database_connect_arns : can(regex("^arn:[a-z-]+:rds-db:[a-z0-9-]+:[0-9]{12}:dbuser:[A-Za-z0-9-]+/[a-z_][a-z0-9_]*$", a))])
+    error_message = "database_connect_arns must name one database user each (arn:...:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>), never a wildcard."
+  }
 }
 
 variable "vpc" {

@@ -13,16 +13,35 @@ from utilities.read_table import transform
 
 def test_fixture_request_is_accepted_with_defaults():
     query = transform.parse(load_event("read_table/first_page.json"))
-    assert query == transform.Query("errors", ("ingested_at", "event_id"), 100, None)
+    assert query == transform.Query("errors", ("txid", "event_id"), 100, None)
     assert transform.parse({"table": "dead_letters"}).limit == transform.DEFAULT_LIMIT
 
 
 def test_cursor_round_trips():
-    when = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     ident = uuid.UUID(int=5)
-    cursor = transform.encode_cursor("errors", [when, ident])
+    cursor = transform.encode_cursor("errors", ["18446744073709551615", ident])
     query = transform.parse({"table": "errors", "after": cursor})
-    assert query.after == (when.isoformat(), str(ident))
+    assert query.after == ("18446744073709551615", str(ident)) and query.since is None
+    assert transform.parse(
+        {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["7", 3]})}
+    ).after == ("7", 3)
+
+
+def test_since_is_checked_and_carried_by_cursors():
+    when = datetime(2026, 11, 22, 9, 0, tzinfo=UTC).isoformat()
+    first = transform.parse({"table": "errors", "since": "2026-11-22T09:00:00Z"})
+    assert first.since == when and first.after is None
+    start = transform.encode_cursor("errors", None, since=when)  # a starting point: no row yet, a since
+    assert transform.parse({"table": "errors", "after": start}) == first
+    later = transform.parse(
+        {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1)], since=when)}
+    )
+    assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)))
+    with pytest.raises(transform.BadRequest, match="since differs from the since the cursor carries"):
+        transform.parse({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
+    for bad, reason in [("2026-11-22T09:00:00", "must carry a time zone"), (5, "RFC 3339"), ("soon", "Invalid")]:
+        with pytest.raises(transform.BadRequest, match=reason):
+            transform.parse({"table": "errors", "since": bad})
 
 
 def _forge(obj):
@@ -50,8 +69,14 @@ def _forge(obj):
             {"table": "errors", "after": _forge({"table": "errors", "after": ["2026-11-22T09:00:00+00:00", "1 OR 1"]})},
             "not a valid cursor",
         ),
-        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1; DELETE"]})}, "not a bigint"),
-        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [1, 2]})}, "wrong number"),
+        (
+            {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1", "1; DELETE"]})},
+            "not a bigint",
+        ),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [1, 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1 OR 1", 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": [str(2**64), 2]})}, "not a xid8"),
+        ({"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["1"]})}, "wrong number"),
         ({"table": "errors", "colour": 1}, "unknown field(s): colour"),
         ("errors", "must be a JSON object"),
     ],
@@ -71,3 +96,58 @@ def test_rows_become_json_safe():
         "at": "2026-01-01T00:00:00+00:00",
         "event_id": "00000000-0000-0000-0000-000000000001",
     }
+
+
+# --------------------------------------------------------------------------- dead-letter summary
+
+
+def test_a_summary_request_is_checked():
+    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 5})
+    assert summary == transform.Summary("dead_letters", transform.SUMMARY_TABLES["dead_letters"], 5)
+    assert isinstance(transform.parse({"table": "dead_letters", "summary": False}), transform.Query)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"table": "errors", "summary": True}, "summary is available for dead_letters only, not errors"),
+        ({"table": "dead_letters", "summary": "yes"}, "summary must be true or false, got str"),
+        ({"table": "dead_letters", "summary": True, "after": "x"}, "a summary has no pages"),
+        ({"table": "dead_letters", "summary": True, "since": "2026-01-01T00:00:00Z"}, "leave out after and since"),
+        ({"table": "dead_letters", "summary": True, "limit": 0}, "limit must be between 1 and 1000"),
+    ],
+)
+def test_bad_summary_requests_are_refused(event, reason):
+    with pytest.raises(transform.BadRequest) as err:
+        transform.parse(event)
+    assert reason in str(err.value)
+
+
+def test_summary_reply_keeps_the_largest_groups_and_counts_the_rest():
+    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 2})
+    rows = [
+        (None, None, 10),
+        (0, "not JSON", 5),
+        (0, "bad level", 3),
+        (0, "too long", 2),
+        (1, "arn:b", 4),
+        (1, "arn:a", 6),
+        (2, "2026-11-20", 1),
+        (2, "2026-11-22", 7),
+        (2, "2026-11-21", 2),
+    ]
+    assert transform.summary_reply(summary, rows) == {
+        "total": 10,
+        "by_reason": [{"reason": "not JSON", "count": 5}, {"reason": "bad level", "count": 3}],
+        "by_reason_left_off": 2,
+        "by_source": [{"event_source_arn": "arn:a", "count": 6}, {"event_source_arn": "arn:b", "count": 4}],
+        "by_source_left_off": 0,
+        "by_day": [{"day": "2026-11-22", "count": 7}, {"day": "2026-11-21", "count": 2}],
+        "by_day_left_off": 1,
+    }
+
+
+def test_an_empty_table_summarises_to_zero():
+    summary = transform.parse({"table": "dead_letters", "summary": True})
+    assert transform.summary_reply(summary, [(None, None, 0)])["total"] == 0
+    assert transform.summary_reply(summary, [])["by_reason"] == []

@@ -1,22 +1,42 @@
-"""reset_table's guards: production, a missing or wrong confirm, and unknown tables are refused."""
+"""reset_table's guards: any stage not allowed, a missing or wrong confirm, and unknown tables are refused."""
 
 import pytest
 
+from shared import config
+from shared.exceptions import ConfigError
 from test.support import load_event
 from utilities.reset_table import transform
 
-
-def test_confirmed_reset_outside_prod_is_allowed():
-    assert transform.check(load_event("reset_table/errors.json"), stage="qa") == "errors"
-    assert transform.check(load_event("reset_table/dead_letters.json"), stage="local") == "dead_letters"
+ALLOWED = config.DEFAULT_RESET_STAGES
 
 
-@pytest.mark.parametrize("stage", ["prod", "production"])
-def test_production_is_refused_whatever_the_event(stage):
+def test_confirmed_reset_in_an_allowed_stage_is_allowed():
+    assert transform.check(load_event("reset_table/errors.json"), stage="qa", allowed_stages=ALLOWED) == "errors"
+    event = load_event("reset_table/dead_letters.json")
+    assert transform.check(event, stage="local", allowed_stages=ALLOWED) == "dead_letters"
+
+
+@pytest.mark.parametrize("stage", ["prod", "production", "prd", "prod-eu", "live", "staging", "qa2"])
+def test_every_stage_not_allowed_is_refused_whatever_the_event(stage):
     with pytest.raises(transform.Refused) as err:
-        transform.check(load_event("reset_table/errors.json"), stage=stage)
+        transform.check(load_event("reset_table/errors.json"), stage=stage, allowed_stages=ALLOWED)
     assert err.value.status == 403
-    assert "disabled in stage" in str(err.value)
+    assert f"disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only dev, local, qa, test" in str(err.value)
+
+
+def test_the_allow_list_is_a_setting():
+    base = {"STAGE": "qa", "AWS_REGION": "eu-west-1"}
+    assert config.load(environ=base).reset_allowed_stages == {"local", "qa", "dev", "test"}
+    settings = config.load(environ={**base, "RESET_ALLOWED_STAGES": "sandbox, qa"})
+    assert settings.reset_allowed_stages == {"sandbox", "qa"}
+    event = load_event("reset_table/errors.json")
+    assert transform.check(event, stage="sandbox", allowed_stages=settings.reset_allowed_stages) == "errors"
+    with pytest.raises(transform.Refused, match="allows only qa, sandbox"):
+        transform.check(event, stage="dev", allowed_stages=settings.reset_allowed_stages)
+    with pytest.raises(transform.Refused, match="allows only none"):
+        transform.check(event, stage="qa", allowed_stages=frozenset())
+    with pytest.raises(ConfigError, match="RESET_ALLOWED_STAGES must be stage names"):
+        config.load(environ={**base, "RESET_ALLOWED_STAGES": "qa,Prod!"})
 
 
 @pytest.mark.parametrize(
@@ -33,6 +53,11 @@ def test_production_is_refused_whatever_the_event(stage):
 )
 def test_bad_requests_are_refused(event, reason):
     with pytest.raises(transform.Refused) as err:
-        transform.check(event, stage="qa")
+        transform.check(event, stage="qa", allowed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
+
+
+def test_the_lock_timeout_message_says_what_happened():
+    message = transform.lock_timeout_message("errors", 5000)
+    assert "could not lock errors within 5000 ms" in message and "nothing was removed" in message
