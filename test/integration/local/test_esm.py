@@ -150,7 +150,7 @@ def test_tumbling_window_passes_state_and_ends_with_a_final_invoke(local_stack, 
         state["n"] = state.get("n", 0) + len(event["Records"])
         return {"state": state, "batchItemFailures": []}
 
-    esm = _mapping(local_stack, stream, handler, batch_size=2, tumbling_window_s=3600)
+    esm = _mapping(local_stack, stream, handler, batch_size=2, tumbling_window_s=900)
     esm.drain()
     assert [len(c["Records"]) for c in calls] == [2, 2, 1, 0]
     assert [c["state"].get("n", 0) for c in calls] == [0, 2, 4, 5]
