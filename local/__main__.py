@@ -1,6 +1,6 @@
 """CLI of the local stack: ``python -m local {up,demo,invoke,logs}``.
 
-up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
+up [--kinesis ENGINE]  start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, run the mappings
 demo                   all of the above on sample events, print what landed, then stop
 invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
 logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
@@ -48,7 +48,17 @@ def _stack(args: argparse.Namespace) -> LocalStack:
     port = args.port
     if not _port_free(port):
         raise SystemExit(f"port {port} on 127.0.0.1 is taken (a stack already up?); pass --port")
-    return LocalStack(Path(args.state_dir), moto_port=port, database_url=os.environ.get("DATABASE_URL") or None)
+    engine = getattr(args, "kinesis", "moto")
+    kinesis_port = getattr(args, "kinesis_port", None) or port + 1
+    if engine == "kinesis-mock" and not _port_free(kinesis_port):
+        raise SystemExit(f"port {kinesis_port} on 127.0.0.1 is taken; pass --kinesis-port")
+    return LocalStack(
+        Path(args.state_dir),
+        moto_port=port,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        kinesis_engine=engine,
+        kinesis_port=kinesis_port,
+    )
 
 
 def _http(body: Any) -> dict[str, Any]:
@@ -126,6 +136,8 @@ def up(args: argparse.Namespace) -> int:
         for key, value in stack.env.items():
             print(f"    export {key}={value}")
         mappings = [stack.mapping(name) for name, _, _ in MAPPINGS]
+        for m in mappings:
+            m.on_failure = _announce_failure(m.function_name)
         _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")
         while not stop:
             for m in mappings:
@@ -139,6 +151,19 @@ def up(args: argparse.Namespace) -> int:
         _say("stack stopped")
 
 
+def _announce_failure(function: str) -> Any:
+    def announce(record: dict[str, Any]) -> None:
+        info, context = record["KinesisBatchInfo"], record["requestContext"]
+        print(
+            f"[local] {function}: {info['batchSize']} record(s) of {info['shardId']} from {info['startSequenceNumber']}"
+            f" skipped ({context['condition']}); the on-failure record is in its SQS queue",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return announce
+
+
 def consume(args: argparse.Namespace) -> int:
     """Run one function's event source mapping against a running stack, resuming from a checkpoint file."""
     import boto3
@@ -146,8 +171,14 @@ def consume(args: argparse.Namespace) -> int:
     from local.stack import mapping_for
 
     _use_stack_settings(args.state_dir)
-    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    esm = mapping_for(args.function, kinesis, checkpoints=Path(args.checkpoints) if args.checkpoints else None)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KINESIS") or endpoint)
+    esm = mapping_for(
+        args.function,
+        kinesis,
+        checkpoints=Path(args.checkpoints) if args.checkpoints else None,
+        clients=lambda service: boto3.client(service, endpoint_url=endpoint),
+    )
     if args.until_idle:
         _say(f"{args.function}: delivered {esm.drain()} records")
         return 0
@@ -193,7 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
     parser.add_argument("--port", type=int, default=4566, help="port of the Kinesis endpoint (default 4566)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C").set_defaults(run=up)
+    upp = sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C")
+    upp.add_argument(
+        "--kinesis",
+        choices=("moto", "kinesis-mock"),
+        default="moto",
+        help="the Kinesis engine: moto (default) or kinesis-mock (npm kinesis-local; shows resharding)",
+    )
+    upp.add_argument("--kinesis-port", type=int, help="kinesis-mock's port (default: --port + 1)")
+    upp.set_defaults(run=up)
     sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
     inv = sub.add_parser("invoke", help="run one function's handler on an event file")
     inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")

@@ -89,6 +89,10 @@ locals {
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have
   # any number of readers, each with its own checkpoint and on-failure queue.
+  # Outages: a failed batch is retried (maximum_retry_attempts = -1) until its records
+  # are maximum_record_age_in_seconds old, bisected to isolate a bad record, and only
+  # then recorded in the on-failure queue. local/stack.py's MAPPINGS mirror these
+  # settings (test/conformance/test_settings_match_terraform.py checks it).
   #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
   #                               passes between invocations (isFinalInvokeForWindow)
   event_source_mappings = {
@@ -98,8 +102,8 @@ locals {
       batch_size                         = 100
       maximum_batching_window_in_seconds = 5
       parallelization_factor             = 2
-      maximum_retry_attempts             = 10
-      maximum_record_age_in_seconds      = 21600
+      maximum_retry_attempts             = -1
+      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = null
     }
     # Windows and the alert's deduplication id are per shard: one batch at a time
@@ -110,8 +114,8 @@ locals {
       batch_size                         = 500
       maximum_batching_window_in_seconds = 5
       parallelization_factor             = 1
-      maximum_retry_attempts             = 10
-      maximum_record_age_in_seconds      = 21600
+      maximum_retry_attempts             = -1
+      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = 60
     }
   }
@@ -234,6 +238,7 @@ module "function" {
       maximum_retry_attempts             = m.maximum_retry_attempts
       maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = m.tumbling_window_in_seconds
+      stream_retention_hours             = var.stream_retention_hours
     } if m.function == each.key
   }
 
