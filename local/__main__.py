@@ -122,10 +122,13 @@ def demo(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     stack = _stack(args)
     stop = False
+    mappings: list[Any] = []
 
     def _stop(*_: Any) -> None:
         nonlocal stop
         stop = True
+        for m in mappings:
+            m.disable()  # a batch being retried through an outage stops now, its checkpoint unmoved
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -135,7 +138,7 @@ def up(args: argparse.Namespace) -> int:
         _say(f"settings written to {Path(args.state_dir) / 'stack.json'}; for your shell:")
         for key, value in stack.env.items():
             print(f"    export {key}={value}")
-        mappings = [stack.mapping(name) for name, _, _ in MAPPINGS]
+        mappings.extend(stack.mapping(name) for name, _, _ in MAPPINGS)
         for m in mappings:
             m.on_failure = _announce_failure(m.function_name)
         _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")

@@ -4,8 +4,9 @@ Semantics followed (AWS Lambda, Kinesis event source; the conformance suite in t
 the documentation page of each):
 
 - batches of at most ``batch_size`` records and at most 6 MB of invocation payload, gathered for up to
-  ``window_s``; with ``parallelization`` N, up to N batches of one shard in flight at once, the records
-  of one partition key always in the same lane, so in order and never concurrently;
+  ``window_s``; with ``parallelization`` N, the records of a shard go to N lanes by partition key, so
+  one key's records stay in order and are never in two batches at once; with ``concurrent`` (a handler
+  safe to call from threads) up to N batches of one shard are in flight at once;
 - the checkpoint moves only past records that are handled (succeeded, filtered out or given up on);
 - ``filters`` (FilterCriteria): records no filter matches are not delivered, but checkpointed and counted;
 - ReportBatchItemFailures: the batch resumes at the lowest failed sequence number; an empty or null
@@ -320,6 +321,10 @@ class EventSourceMapping:
     clock: Callable[[], float] = time.time  # the wall clock: record ages, windows, LATEST
     sleep: Callable[[float], None] | None = None  # the backoff's wait; default: interrupted by disable()
     metrics_out: Any = None  # where EMF lines go (a file); default: sys.stdout at the time of writing
+    # Lambda runs the concurrent batches of ParallelizationFactor in separate execution environments. One
+    # process cannot: a handler module's clients and database connection are shared by its threads. So
+    # the lanes' batches are invoked one at a time unless the handler is safe to call from threads.
+    concurrent: bool = False
     invocations: int = 0
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)  # shard -> {"start": s, "state": {}}
 
@@ -810,7 +815,7 @@ class EventSourceMapping:
                 if not self._run(shard_id, batch, progress):
                     return
 
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        with ThreadPoolExecutor(max_workers=len(lanes) if self.concurrent else 1) as pool:
             for f in [pool.submit(lane, rs) for rs in lanes if rs]:
                 f.result()
 

@@ -183,6 +183,7 @@ def mapping(kinesis: Any, aws: Any, clock: Clock) -> Any:
             clients=aws,
             clock=clock,
             metrics_out=io.StringIO(),
+            concurrent=True,  # the suite's handlers are safe to call from threads
         )
 
     return make

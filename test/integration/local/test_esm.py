@@ -221,3 +221,30 @@ def test_up_runs_on_kinesis_mock_and_announces_the_failure_queues(local_stack, s
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(30)
+
+
+def test_lanes_of_a_handler_not_safe_for_threads_are_invoked_one_at_a_time(local_stack, stream):
+    # Lambda gives each concurrent batch its own execution environment; in one process the local
+    # functions share their module's connection, so by default the lanes take turns.
+    import threading
+    import time
+
+    client = local_stack.kinesis()
+    for n in range(16):
+        client.put_record(StreamName=stream, PartitionKey=f"key-{n % 8}", Data=str(n).encode())
+    state = {"in_flight": 0, "peak": 0, "records": 0}
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            state["in_flight"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+            state["records"] += len(event["Records"])
+        time.sleep(0.05)
+        with lock:
+            state["in_flight"] -= 1
+
+    esm = _mapping(local_stack, stream, handler, batch_size=2, parallelization=4)
+    esm.drain()
+    assert state["peak"] == 1 and state["records"] == 16
+    assert esm.invocations >= 8  # several lanes, each its own batches
