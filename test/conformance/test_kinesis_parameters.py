@@ -246,3 +246,22 @@ def test_event_records_have_lambdas_kinesis_shape(stream, mapping):
     }
     assert record["eventID"] == f"shardId-000000000000:{seq}"
     assert record["eventSourceARN"].endswith(f":stream/{stream.name}")
+
+
+def test_disabling_interrupts_the_wait_between_retries(stream, mapping):
+    """UpdateEventSourceMapping (Enabled false): Lambda pauses polling and invocation. A mapping waiting
+    out a long backoff (an outage) stops at once, its checkpoint unmoved (what `up` does on Ctrl-C)."""
+    stream.put(["x"])
+
+    def fail(event, context):
+        raise RuntimeError("database down")
+
+    esm = mapping(stream, fail, max_retries=-1, bisect=False, retry_delay_s=30, retry_delay_max_s=30)
+    worker = threading.Thread(target=esm.poll_once)
+    worker.start()
+    time.sleep(0.5)  # the first try failed; now in the 30 s wait
+    started = time.monotonic()
+    esm.disable()
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 5
+    assert esm.invocations == 1 and esm.checkpoints.get("shardId-000000000000") is None
