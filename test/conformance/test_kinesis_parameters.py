@@ -34,7 +34,7 @@ def test_batching_window_gathers_records_until_it_expires(stream, mapping):
     window expires, the batch size is reached or the payload reaches 6 MB."""
     stream.put(["first"])
     handler = Recorder()
-    esm = mapping(stream, handler, batch_size=10, window_s=1.5)
+    esm = mapping(stream, handler, batch_size=10, window_s=3)
     later = threading.Timer(0.4, lambda: stream.put(["second"]))
     later.start()
     esm.poll_once()
@@ -259,7 +259,10 @@ def test_disabling_interrupts_the_wait_between_retries(stream, mapping):
     esm = mapping(stream, fail, max_retries=-1, bisect=False, retry_delay_s=30, retry_delay_max_s=30)
     worker = threading.Thread(target=esm.poll_once)
     worker.start()
-    time.sleep(0.5)  # the first try failed; now in the 30 s wait
+    deadline = time.monotonic() + 10
+    while esm.invocations == 0 and time.monotonic() < deadline:  # the first try fails, then the 30 s wait
+        time.sleep(0.05)
+    time.sleep(0.2)
     started = time.monotonic()
     esm.disable()
     worker.join(10)
