@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo up test test-unit test-integration check lint format build bench clean rds-ca
+.PHONY: help setup demo up test test-unit test-integration test-conformance kinesis-mock check lint format build bench clean rds-ca
 
 help:
 	@echo "make demo    run the whole pipeline locally on sample events (moto + embedded PostgreSQL)"
 	@echo "make up      start the local stack and keep it running (Ctrl-C stops it)"
-	@echo "make test    run every test suite (unit, integration, build, infra)"
+	@echo "make test    run every test suite (unit, integration, conformance, build, infra)"
+	@echo "make test-conformance   Lambda's Kinesis semantics, on moto and on kinesis-mock"
 	@echo "make check   lint, format and security checks (ruff, bandit, hadolint, terraform fmt)"
 	@echo "make build   build every function zip into target/"
 	@echo "make bench   run the benchmarks and print figures with their ratios"
@@ -41,6 +42,13 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest test/integration
+
+# kinesis-mock (npm kinesis-local) goes to .cache/kinesis-local; the tests install it there themselves too.
+kinesis-mock: $(STAMP)
+	$(BIN)/python -c 'from local.kinesis_mock import install; print(install())'
+
+test-conformance: $(STAMP) kinesis-mock
+	$(BIN)/python -m pytest test/conformance
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

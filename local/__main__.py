@@ -1,6 +1,6 @@
 """CLI of the local stack: ``python -m local {up,demo,invoke,logs}``.
 
-up                     start moto + PostgreSQL, create streams, migrate, run the mappings until Ctrl-C
+up [--kinesis ENGINE]  start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, run the mappings
 demo                   all of the above on sample events, print what landed, then stop
 invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
 logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
@@ -51,7 +51,17 @@ def _stack(args: argparse.Namespace) -> LocalStack:
     port = args.port
     if not _port_free(port):
         raise SystemExit(f"port {port} on 127.0.0.1 is taken (a stack already up?); pass --port")
-    return LocalStack(Path(args.state_dir), moto_port=port, database_url=os.environ.get("DATABASE_URL") or None)
+    engine = getattr(args, "kinesis", "moto")
+    kinesis_port = getattr(args, "kinesis_port", None) or port + 1
+    if engine == "kinesis-mock" and not _port_free(kinesis_port):
+        raise SystemExit(f"port {kinesis_port} on 127.0.0.1 is taken; pass --kinesis-port")
+    return LocalStack(
+        Path(args.state_dir),
+        moto_port=port,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        kinesis_engine=engine,
+        kinesis_port=kinesis_port,
+    )
 
 
 def _http(body: Any) -> dict[str, Any]:
@@ -115,10 +125,13 @@ def demo(args: argparse.Namespace) -> int:
 def up(args: argparse.Namespace) -> int:
     stack = _stack(args)
     stop = False
+    mappings: list[Any] = []
 
     def _stop(*_: Any) -> None:
         nonlocal stop
         stop = True
+        for m in mappings:
+            m.disable()  # a batch being retried through an outage stops now, its checkpoint unmoved
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -128,7 +141,9 @@ def up(args: argparse.Namespace) -> int:
         _say(f"settings written to {Path(args.state_dir) / 'stack.json'}; for your shell:")
         for key, value in stack.env.items():
             print(f"    export {key}={value}")
-        mappings = [stack.mapping(name) for name, _, _ in MAPPINGS]
+        mappings.extend(stack.mapping(name) for name, _, _ in MAPPINGS)
+        for m in mappings:
+            m.on_failure = _announce_failure(m.function_name)
         _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")
         while not stop:
             for m in mappings:
@@ -142,6 +157,19 @@ def up(args: argparse.Namespace) -> int:
         _say("stack stopped")
 
 
+def _announce_failure(function: str) -> Any:
+    def announce(record: dict[str, Any]) -> None:
+        info, context = record["KinesisBatchInfo"], record["requestContext"]
+        print(
+            f"[local] {function}: {info['batchSize']} record(s) of {info['shardId']} from {info['startSequenceNumber']}"
+            f" skipped ({context['condition']}); the on-failure record is in its SQS queue",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return announce
+
+
 def consume(args: argparse.Namespace) -> int:
     """Run one function's event source mapping against a running stack, resuming from a checkpoint file."""
     import boto3
@@ -149,8 +177,14 @@ def consume(args: argparse.Namespace) -> int:
     from local.stack import mapping_for
 
     _use_stack_settings(args.state_dir)
-    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    esm = mapping_for(args.function, kinesis, checkpoints=Path(args.checkpoints) if args.checkpoints else None)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KINESIS") or endpoint)
+    esm = mapping_for(
+        args.function,
+        kinesis,
+        checkpoints=Path(args.checkpoints) if args.checkpoints else None,
+        clients=lambda service: boto3.client(service, endpoint_url=endpoint),
+    )
     if args.until_idle:
         _say(f"{args.function}: delivered {esm.drain()} records")
         return 0
@@ -205,7 +239,7 @@ def redrive(args: argparse.Namespace) -> int:
     _quiet()
     import boto3
 
-    from local.stack import invoke_locally, local_function, on_failure_queue
+    from local.stack import failure_queue, invoke_locally, local_function
     from utilities.redrive import handler as tool
     from utilities.redrive import transform
 
@@ -217,7 +251,7 @@ def redrive(args: argparse.Namespace) -> int:
         source: dict[str, Any] = {"s3_bucket": args.s3_bucket, "s3_prefix": args.s3_prefix}
         where = f"s3://{args.s3_bucket}/{args.s3_prefix}"
     else:
-        queue = args.queue or on_failure_queue(function, _mapped(function)[0])
+        queue = args.queue or failure_queue(function, _mapped(function)[0])
         where = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         source = {"queue_url": where}
     _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
@@ -324,7 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
     parser.add_argument("--port", type=int, default=4566, help="port of the Kinesis endpoint (default 4566)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C").set_defaults(run=up)
+    upp = sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C")
+    upp.add_argument(
+        "--kinesis",
+        choices=("moto", "kinesis-mock"),
+        default="moto",
+        help="the Kinesis engine: moto (default) or kinesis-mock (npm kinesis-local; shows resharding)",
+    )
+    upp.add_argument("--kinesis-port", type=int, help="kinesis-mock's port (default: --port + 1)")
+    upp.set_defaults(run=up)
     sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
     inv = sub.add_parser("invoke", help="run one function's handler on an event file")
     inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")

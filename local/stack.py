@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,21 +15,23 @@ import boto3
 import psycopg2
 
 from local.esm import Checkpoints, EventSourceMapping, LambdaContext, MappingConfig
+from local.kinesis_mock import KinesisMock
 from local.moto import MotoServer
 from local.postgres import LocalPostgres
 from shared import migrations
 
 __all__ = [
+    "ENGINES",
     "FUNCTIONS",
     "MAPPINGS",
     "ROOT",
     "STREAMS",
     "LocalStack",
+    "failure_queue",
     "invoke_locally",
     "load_handler",
     "local_function",
     "mapping_for",
-    "on_failure_queue",
     "resolve_function",
 ]
 
@@ -48,15 +51,59 @@ def _discover() -> dict[str, str]:
 
 
 FUNCTIONS = _discover()
-# Which function reads which stream, with the batch settings its event source mapping has on AWS.
-# Each reader has its own mapping and its own checkpoint: adding one touches no other.
+ACCOUNT = "123456789012"  # moto's account
+
+
+def failure_queue(function: str, stream: str) -> str:
+    """The local on-failure queue of a mapping (on AWS: event-pipeline-<stage>-<function>-<stream>-failures)."""
+    return f"{function}-{stream}-failures"
+
+
+def _failure_arn(function: str, stream: str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{failure_queue(function, stream)}"
+
+
+# Which function reads which stream, with the settings its event source mapping has on AWS: every
+# setting is Terraform's (terraform/main.tf, local.event_source_mappings; a conformance test checks
+# they agree). Local-only differences are marked "override". Each reader has its own mapping, its own
+# checkpoint and its own on-failure queue: adding one touches no other.
 MAPPINGS = [
-    ("error_sink", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3)),
-    ("error_alert", "errors", MappingConfig(batch_size=100, window_s=0.5, max_retries=3, tumbling_window_s=60)),
+    (
+        "error_sink",
+        "errors",
+        MappingConfig(
+            batch_size=100,
+            window_s=0.5,  # override: Terraform waits up to 5 s; locally a batch should not keep you waiting
+            parallelization=2,
+            max_retries=-1,
+            max_record_age_s=21600,
+            bisect=True,
+            report_item_failures=True,
+            tumbling_window_s=0,
+            retry_delay_s=0.5,  # local only: Lambda does not document its backoff between retries
+            destination=_failure_arn("error_sink", "errors"),  # override: a local queue, not Terraform's
+        ),
+    ),
+    (
+        "error_alert",
+        "errors",
+        MappingConfig(
+            batch_size=500,
+            window_s=0.5,  # override: Terraform waits up to 5 s
+            parallelization=1,
+            max_retries=-1,
+            max_record_age_s=21600,
+            bisect=True,
+            report_item_failures=True,
+            tumbling_window_s=60,
+            retry_delay_s=0.5,  # local only, as above
+            destination=_failure_arn("error_alert", "errors"),  # override: a local queue
+        ),
+    ),
 ]
+ENGINES = ("moto", "kinesis-mock")
 ALERT_TOPIC = "alerts.fifo"  # FIFO, so a retried final window invocation cannot publish an alert twice
 ALERT_QUEUE = "alerts.fifo"  # subscribed to the topic, so the alerts can be read back locally
-ACCOUNT = "123456789012"  # moto's account
 MOTO_KEY = "test"  # moto accepts any credentials; these are not secrets
 
 
@@ -74,11 +121,6 @@ def load_handler(handler: str) -> Any:
     """Import a handler the way the Lambda runtime does: module path, then attribute."""
     module, _, attribute = handler.rpartition(".")
     return getattr(importlib.import_module(module), attribute)
-
-
-def on_failure_queue(function: str, stream: str) -> str:
-    """The SQS queue a mapping's on-failure records go to (on AWS: <prefix>-<function>-<stream>-failures)."""
-    return f"{function}-{stream}-failures"
 
 
 def local_function(name: str) -> str:
@@ -107,17 +149,32 @@ class LocalStack:
     state_dir: Path
     moto_port: int = 4566
     database_url: str | None = None  # an existing server; otherwise an embedded one is started
+    kinesis_engine: str = "moto"  # or "kinesis-mock" (closes parent shards on resharding, like Kinesis)
+    kinesis_port: int | None = None  # kinesis-mock's port; moto serves Kinesis on moto_port
     postgres: LocalPostgres | None = field(default=None, init=False)
     moto: MotoServer | None = field(default=None, init=False)
+    kinesis_mock: KinesisMock | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.kinesis_engine not in ENGINES:
+            raise ValueError(f"unknown Kinesis engine {self.kinesis_engine!r}; known: {', '.join(ENGINES)}")
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
 
     @property
+    def kinesis_endpoint_url(self) -> str:
+        if self.kinesis_engine == "kinesis-mock":
+            return f"http://127.0.0.1:{self.kinesis_port or self.moto_port + 1}"
+        return self.endpoint_url
+
+    @property
     def env(self) -> dict[str, str]:
         """What a function needs to run against this stack."""
+        kinesis = {"AWS_ENDPOINT_URL_KINESIS": self.kinesis_endpoint_url} if self.kinesis_engine != "moto" else {}
         return {
+            **kinesis,
             "STAGE": "local",
             "STREAM_NAME": "errors",
             "DATABASE_URL": str(self.database_url),
@@ -137,7 +194,7 @@ class LocalStack:
     def client(self, service: str) -> Any:
         return boto3.client(
             service,
-            endpoint_url=self.endpoint_url,
+            endpoint_url=self.kinesis_endpoint_url if service == "kinesis" else self.endpoint_url,
             region_name=REGION,
             aws_access_key_id=MOTO_KEY,
             aws_secret_access_key=MOTO_KEY,
@@ -149,8 +206,11 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if fresh and self.database_url is None:
             shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
-        say(f"starting the Kinesis endpoint (moto) on {self.endpoint_url}")
+        say(f"starting moto on {self.endpoint_url}")
         self.moto = MotoServer(self.moto_port).start()
+        if self.kinesis_engine == "kinesis-mock":
+            self.kinesis_mock = KinesisMock(int(self.kinesis_endpoint_url.rsplit(":", 1)[1])).start()
+        say(f"Kinesis endpoint ({self.kinesis_engine}) on {self.kinesis_endpoint_url}")
         if self.database_url is None:
             say("starting an embedded PostgreSQL")
             self.postgres = LocalPostgres(self.state_dir / "pg").start()
@@ -162,7 +222,9 @@ class LocalStack:
             say(f"created stream {name!r} with {shards} shards")
         self._alerts()
         say(f"created SNS topic {ALERT_TOPIC!r} with SQS queue {ALERT_QUEUE!r} subscribed")
-        self._on_failure_queues()
+        for function, stream, _ in MAPPINGS:
+            self.client("sqs").create_queue(QueueName=failure_queue(function, stream))
+            say(f"on-failure records of {function} <- {stream} go to SQS queue {failure_queue(function, stream)!r}")
         applied = self.migrate()
         say(f"migrations applied: {', '.join(applied) or 'none (schema current)'}")
         (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
@@ -175,15 +237,21 @@ class LocalStack:
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
 
-    def _on_failure_queues(self) -> None:
-        sqs = self.client("sqs")
-        for function, stream, _ in MAPPINGS:
-            sqs.create_queue(QueueName=on_failure_queue(function, stream))
-
     def read_alerts(self) -> list[dict[str, Any]]:
         """Alerts published so far (each read once: they are taken off the queue)."""
         sqs = self.client("sqs")
         url = sqs.get_queue_url(QueueName=ALERT_QUEUE)["QueueUrl"]
+        out = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for m in messages:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return out
+
+    def read_failures(self, function: str, stream: str = "errors") -> list[dict[str, Any]]:
+        """On-failure records of a mapping so far (taken off its local queue)."""
+        sqs = self.client("sqs")
+        url = sqs.get_queue_url(QueueName=failure_queue(function, stream))["QueueUrl"]
         out = []
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for m in messages:
@@ -196,6 +264,8 @@ class LocalStack:
             return migrations.apply(cur, migrations.available())
 
     def stop(self) -> None:
+        if self.kinesis_mock is not None:
+            self.kinesis_mock.stop()
         if self.moto is not None:
             self.moto.stop()
         if self.postgres is not None:
@@ -207,11 +277,16 @@ class LocalStack:
         os.environ.update(self.env)
 
     def mapping(self, function: str, **overrides: Any) -> EventSourceMapping:
-        return mapping_for(function, self.kinesis(), **overrides)
+        return mapping_for(function, self.kinesis(), clients=self.client, **overrides)
 
 
 def mapping_for(
-    function: str, kinesis: Any, *, checkpoints: Path | None = None, **overrides: Any
+    function: str,
+    kinesis: Any,
+    *,
+    checkpoints: Path | None = None,
+    clients: Callable[[str], Any] | None = None,
+    **overrides: Any,
 ) -> EventSourceMapping:
     """The event source mapping of ``function`` (from MAPPINGS), its handler imported under os.environ."""
     for name, stream, config in MAPPINGS:
@@ -225,5 +300,6 @@ def mapping_for(
                 settings,
                 checkpoints=Checkpoints(checkpoints),
                 region=REGION,
+                clients=clients,
             )
     raise KeyError(f"no event source mapping for {function}; mapped: {', '.join(m[0] for m in MAPPINGS)}")

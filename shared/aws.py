@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -56,8 +57,15 @@ def _client(
 
 
 def client(service: str, settings: Settings) -> Any:
-    """A boto3 client for ``service``, built once per process and reused across warm invocations."""
-    return _client(service, settings.region, settings.endpoint_url, settings.use_localstack)
+    """A boto3 client for ``service``, built once per process and reused across warm invocations.
+
+    With a local endpoint, ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore's per-service name, e.g.
+    AWS_ENDPOINT_URL_KINESIS) points that one service elsewhere: the local stack's kinesis-mock engine.
+    """
+    endpoint = settings.endpoint_url
+    if endpoint is not None:
+        endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or endpoint
+    return _client(service, settings.region, endpoint, settings.use_localstack)
 
 
 def secret_reader(settings: Settings) -> Callable[[str], str]:

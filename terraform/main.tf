@@ -111,6 +111,10 @@ locals {
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have
   # any number of readers, each with its own checkpoint and on-failure queue.
+  # Outages: a failed batch is retried (maximum_retry_attempts = -1) until its records
+  # are maximum_record_age_in_seconds old, bisected to isolate a bad record, and only
+  # then recorded in the on-failure queue. local/stack.py's MAPPINGS mirror these
+  # settings (test/conformance/test_settings_match_terraform.py checks it).
   #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
   #                               passes between invocations (isFinalInvokeForWindow)
   #   starting_position           optional: TRIM_HORIZON (the default: a new reader reads
@@ -124,8 +128,8 @@ locals {
       batch_size                         = 100
       maximum_batching_window_in_seconds = 5
       parallelization_factor             = 2
-      maximum_retry_attempts             = 10
-      maximum_record_age_in_seconds      = 21600
+      maximum_retry_attempts             = -1
+      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = null
     }
     # Windows and the alert's deduplication id are per shard: one batch at a time
@@ -136,8 +140,8 @@ locals {
       batch_size                         = 500
       maximum_batching_window_in_seconds = 5
       parallelization_factor             = 1
-      maximum_retry_attempts             = 10
-      maximum_record_age_in_seconds      = 21600
+      maximum_retry_attempts             = -1
+      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = 60
     }
   }
@@ -277,6 +281,7 @@ module "function" {
       tumbling_window_in_seconds         = m.tumbling_window_in_seconds
       starting_position                  = try(m.starting_position, "TRIM_HORIZON")
       starting_position_timestamp        = try(m.starting_position_timestamp, null)
+      stream_retention_hours             = var.stream_retention_hours
     } if m.function == each.key
   }
 

@@ -93,6 +93,17 @@ variable "stream_retention_hours" {
   default     = 168
 }
 
+variable "maximum_record_age_in_seconds" {
+  description = "How long the event source mappings retry a failed batch (they retry without a count limit) before its records go to the on-failure queue. At most the stream's retention (checked at plan time)."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.maximum_record_age_in_seconds >= 60 && var.maximum_record_age_in_seconds <= 604800
+    error_message = "maximum_record_age_in_seconds must be between 60 and 604800: finite, since retries are unlimited."
+  }
+}
+
 ################################################################################
 # Functions
 ################################################################################

@@ -468,7 +468,7 @@ def test_two_readers_of_the_errors_stream_each_with_their_own_settings(rehearsal
     # The reliability settings, for the windowed reader too.
     assert alert["BisectBatchOnFunctionError"] is True
     assert alert["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert alert["MaximumRetryAttempts"] == 10
+    assert alert["MaximumRetryAttempts"] == -1  # retried until MaximumRecordAgeInSeconds
     assert alert["MaximumRecordAgeInSeconds"] == 21600
     assert alert["DestinationConfig"]["OnFailure"]["Destination"].endswith(
         f":event-pipeline-{STAGE}-error_alert-errors-failures"
@@ -521,7 +521,7 @@ def test_every_event_source_mapping_is_reliable(rehearsal: Rehearsal) -> None:
         where = f"{mapping['FunctionArn']} <- {mapping['EventSourceArn']}"
         assert mapping["BisectBatchOnFunctionError"] is True, where
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"], where
-        assert 0 <= mapping["MaximumRetryAttempts"] <= 10000, where
+        assert mapping["MaximumRetryAttempts"] == -1, where  # an outage is retried until the records age out
         assert 60 <= mapping["MaximumRecordAgeInSeconds"] <= 604800, where
         assert mapping["StartingPosition"] == "TRIM_HORIZON", where
         assert mapping["ParallelizationFactor"] >= 1, where

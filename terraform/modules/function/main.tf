@@ -260,10 +260,10 @@ resource "aws_lambda_event_source_mapping" "this" {
   # of one window per shard and marks the last one isFinalInvokeForWindow.
   tumbling_window_in_seconds = each.value.tumbling_window_in_seconds
 
-  # Reliability (DESIGN §4, §6): the handler reports poison records itself
-  # (dead_letters) and only raises on infrastructure errors; those batches are
-  # retried, split in halves to isolate a bad record, bounded in attempts and age,
-  # and finally recorded in the on-failure queue.
+  # Reliability: the handler reports poison records itself (dead_letters) and only
+  # raises on infrastructure errors, such as a database outage; those batches are
+  # retried (maximum_retry_attempts -1: until maximum_record_age_in_seconds), split
+  # in halves to isolate a bad record, and finally recorded in the on-failure queue.
   bisect_batch_on_function_error = true
   function_response_types        = ["ReportBatchItemFailures"]
   maximum_retry_attempts         = each.value.maximum_retry_attempts

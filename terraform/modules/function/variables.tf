@@ -168,6 +168,7 @@ variable "event_sources" {
     starting_position                  = optional(string, "TRIM_HORIZON")
     starting_position_timestamp        = optional(string)
     enabled                            = optional(bool, true)
+    stream_retention_hours             = optional(number)
   }))
   default = {}
 
@@ -188,16 +189,23 @@ variable "event_sources" {
 
   validation {
     condition = alltrue([for s in values(var.event_sources) :
-      s.maximum_retry_attempts >= 0 && s.maximum_retry_attempts <= 10000
+      s.maximum_retry_attempts >= -1 && s.maximum_retry_attempts <= 10000
     ])
-    error_message = "maximum_retry_attempts must be finite (0 to 10000) so a poison batch cannot block a shard forever."
+    error_message = "maximum_retry_attempts must be -1 (retry until maximum_record_age_in_seconds) or 0 to 10000."
   }
 
   validation {
     condition = alltrue([for s in values(var.event_sources) :
       s.maximum_record_age_in_seconds >= 60 && s.maximum_record_age_in_seconds <= 604800
     ])
-    error_message = "maximum_record_age_in_seconds must be between 60 and 604800 (finite)."
+    error_message = "maximum_record_age_in_seconds must be between 60 and 604800 (finite): with unlimited retries it is what ends them."
+  }
+
+  validation {
+    condition = alltrue([for s in values(var.event_sources) :
+      s.stream_retention_hours == null || s.maximum_record_age_in_seconds <= coalesce(s.stream_retention_hours, 0) * 3600
+    ])
+    error_message = "maximum_record_age_in_seconds must not exceed the stream's retention: records would expire from the stream first."
   }
 }
 

@@ -150,10 +150,101 @@ def test_tumbling_window_passes_state_and_ends_with_a_final_invoke(local_stack, 
         state["n"] = state.get("n", 0) + len(event["Records"])
         return {"state": state, "batchItemFailures": []}
 
-    esm = _mapping(local_stack, stream, handler, batch_size=2, tumbling_window_s=3600)
+    esm = _mapping(local_stack, stream, handler, batch_size=2, tumbling_window_s=900)
     esm.drain()
     assert [len(c["Records"]) for c in calls] == [2, 2, 1, 0]
     assert [c["state"].get("n", 0) for c in calls] == [0, 2, 4, 5]
     assert [c["isFinalInvokeForWindow"] for c in calls] == [False, False, False, True]
     assert len({c["window"]["start"] for c in calls}) == 1
     assert calls[-1]["shardId"] == "shardId-000000000000" and calls[-1]["window"]["end"] > calls[-1]["window"]["start"]
+
+
+def test_the_local_stack_puts_on_failure_records_in_its_queue(local_stack, db):
+    from local.stack import failure_queue
+
+    esm = local_stack.mapping("error_sink", window_s=0.0, max_retries=0, bisect=False)
+    esm.seek_to_end()
+    local_stack.read_failures("error_sink")  # whatever earlier tests left
+    esm.handler = lambda event, context: (_ for _ in ()).throw(RuntimeError("database down"))
+    local_stack.kinesis().put_record(StreamName="errors", PartitionKey="k", Data=b"{}")
+    esm.drain()
+    (record,) = local_stack.read_failures("error_sink")
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["KinesisBatchInfo"]["batchSize"] == 1
+    assert esm.config.destination.endswith(":" + failure_queue("error_sink", "errors"))
+
+
+def test_up_runs_on_kinesis_mock_and_announces_the_failure_queues(local_stack, state_dir):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from local.postgres import free_port
+    from local.stack import ROOT
+
+    if shutil.which("node") is None:
+        pytest.skip("kinesis-mock needs Node.js, which is not on PATH")
+    port, kinesis_port = free_port(), free_port()
+    env = {**os.environ, "DATABASE_URL": local_stack.database_url}
+    env.pop("AWS_ENDPOINT_URL", None)
+    command = [sys.executable, "-m", "local", "--state-dir", str(state_dir), "--port", str(port)]
+    log = state_dir / "up.log"
+    with log.open("w") as out:
+        up = subprocess.Popen(
+            [*command, "up", "--kinesis", "kinesis-mock", "--kinesis-port", str(kinesis_port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while "polling for" not in log.read_text() and up.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        output = log.read_text()
+        assert "polling for" in output, output
+        assert f"Kinesis endpoint (kinesis-mock) on http://127.0.0.1:{kinesis_port}" in output
+        assert "on-failure records of error_sink <- errors go to SQS queue 'error_sink-errors-failures'" in output
+        assert f"export AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:{kinesis_port}" in output
+        # The producer, invoked against this stack, writes to kinesis-mock's stream, and the mapping reads it.
+        event = str(ROOT / "test" / "events" / "error_source" / "http_post.json")
+        reply = subprocess.run(
+            [*command, "invoke", "error_source", event], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        assert reply.returncode == 0 and '"statusCode": 202' in reply.stdout, reply.stdout + reply.stderr
+        while "error_sink: delivered" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "error_sink: delivered" in log.read_text()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(30)
+
+
+def test_lanes_of_a_handler_not_safe_for_threads_are_invoked_one_at_a_time(local_stack, stream):
+    # Lambda gives each concurrent batch its own execution environment; in one process the local
+    # functions share their module's connection, so by default the lanes take turns.
+    import threading
+    import time
+
+    client = local_stack.kinesis()
+    for n in range(16):
+        client.put_record(StreamName=stream, PartitionKey=f"key-{n % 8}", Data=str(n).encode())
+    state = {"in_flight": 0, "peak": 0, "records": 0}
+    lock = threading.Lock()
+
+    def handler(event, context):
+        with lock:
+            state["in_flight"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+            state["records"] += len(event["Records"])
+        time.sleep(0.05)
+        with lock:
+            state["in_flight"] -= 1
+
+    esm = _mapping(local_stack, stream, handler, batch_size=2, parallelization=4)
+    esm.drain()
+    assert state["peak"] == 1 and state["records"] == 16
+    assert esm.invocations >= 8  # several lanes, each its own batches
