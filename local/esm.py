@@ -321,6 +321,7 @@ class EventSourceMapping:
     clock: Callable[[], float] = time.time  # the wall clock: record ages, windows, LATEST
     sleep: Callable[[float], None] | None = None  # the backoff's wait; default: interrupted by disable()
     metrics_out: Any = None  # where EMF lines go (a file); default: sys.stdout at the time of writing
+    timeout_s: float = 60.0  # the function's timeout: each invocation's context counts down from it
     # Lambda runs the concurrent batches of ParallelizationFactor in separate execution environments. One
     # process cannot: a handler module's clients and database connection are shared by its threads. So
     # the lanes' batches are invoked one at a time unless the handler is safe to call from threads.
@@ -544,7 +545,7 @@ class EventSourceMapping:
             self.invocations += 1
             attempts += 1
             try:
-                self.handler(event, LambdaContext(self.function_name))
+                self.handler(event, LambdaContext(self.function_name, self.timeout_s))
                 break
             except Exception:  # the function failed its final invocation: retried like any batch
                 if 0 <= self.config.max_retries < attempts or self._stopping():
@@ -641,7 +642,7 @@ class EventSourceMapping:
             age_ms = int((self.clock() - newest.timestamp()) * 1000) if newest else 0
             errored, response = False, None
             try:
-                response = self.handler(event, LambdaContext(self.function_name))
+                response = self.handler(event, LambdaContext(self.function_name, self.timeout_s))
                 failed = self._failed_index(pending.records, response)
             except Exception:  # any function error: Lambda retries the batch
                 errored, failed = True, 0

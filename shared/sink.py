@@ -73,6 +73,16 @@ class Outcome:
         refused = len(rejected)
         return cls(plan.records_in, written, len(plan.rows) - refused - written, len(plan.dead_letters) + refused)
 
+    def response(self) -> dict[str, Any]:
+        """The consumer's answer to Lambda: success (no batch item failures; data errors never fail a batch), and
+        its accounting, which Lambda ignores and redrive reports."""
+        return {
+            "batchItemFailures": [],
+            "rowsWritten": self.rows_written,
+            "duplicatesSkipped": self.duplicates,
+            "deadLetters": self.dead_letters,
+        }
+
     def metrics(self) -> dict[str, int]:
         return {
             "RecordsIn": self.records_in,

@@ -50,4 +50,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if outcome.dead_letters:
         arn = records[0].get("eventSourceARN", "") if records else ""
         LOG.warning("records dead-lettered", extra={"dead_letters": outcome.dead_letters, "event_source_arn": arn})
-    return {"batchItemFailures": []}
+    return outcome.response()

@@ -101,6 +101,7 @@ def test_a_database_outage_then_redrive_brings_every_record_back_once(
 ):
     sqs = local_stack.client("sqs")
     mapping.config.max_retries = 0  # a small retry budget: the mapping gives up during the outage
+    mapping.timeout_s = 2.5  # a short function timeout: the consumer stops waiting for the database soon
     _wire_on_failure(mapping, sqs, queue)
     sent = [error_event(5000 + i, source=f"svc-{i % 7}") for i in range(120)]
     for start in range(0, len(sent), 30):  # four producer calls: several Kinesis records over both shards
