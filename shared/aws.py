@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -62,10 +61,11 @@ def client(service: str, settings: Settings) -> Any:
     With a local endpoint, ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore's per-service name, e.g.
     AWS_ENDPOINT_URL_KINESIS) points that one service elsewhere: the local stack's kinesis-mock engine.
     """
-    endpoint = settings.endpoint_url
-    if endpoint is not None:
-        endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or endpoint
-    return _client(service, settings.region, endpoint, settings.use_localstack)
+    return _client(service, settings.region, _endpoint(service, settings), settings.use_localstack)
+
+
+def _endpoint(service: str, settings: Settings) -> str | None:
+    return settings.service_endpoints.get(service, settings.endpoint_url)
 
 
 def secret_reader(settings: Settings) -> Callable[[str], str]:
@@ -88,7 +88,8 @@ def publisher(settings: Settings) -> Publisher:
     client whose timeouts fit the time left (botocore's retries off: the Publisher retries)."""
 
     def client_for(call_timeout_s: float) -> Any:
-        return _client("kinesis", settings.region, settings.endpoint_url, settings.use_localstack, call_timeout_s)
+        endpoint = _endpoint("kinesis", settings)
+        return _client("kinesis", settings.region, endpoint, settings.use_localstack, call_timeout_s)
 
     return Publisher(
         client_for(CALL_TIMEOUTS_S[-1]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.dsn import SSLMODES, parse_url
@@ -56,6 +56,8 @@ class Settings:
     stage: str
     region: str
     endpoint_url: str | None = None
+    # AWS_ENDPOINT_URL_<SERVICE> beside a local endpoint: one service elsewhere (the local kinesis-mock engine).
+    service_endpoints: Mapping[str, str] = field(default_factory=dict)
     use_localstack: bool = False
     stream_name: str | None = None
     database: DatabaseSettings | None = None
@@ -216,6 +218,11 @@ def load(
         stage=stage,
         region=region,
         endpoint_url=endpoint,
+        service_endpoints={
+            name[len("AWS_ENDPOINT_URL_") :].lower(): value
+            for name, value in env.items()
+            if name.startswith("AWS_ENDPOINT_URL_") and value and endpoint is not None
+        },
         use_localstack=env.get("USE_LOCALSTACK", "").lower() in {"1", "true", "yes"},
         stream_name=stream_name,
         database=db,
