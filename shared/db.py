@@ -339,11 +339,11 @@ def _insert_idempotent(
     # here with nothing to write, for about the price of reading the batch.
     source.text()  # produce every row: the failed COPY may have stopped reading early
     positions = [columns.index(k) for k in key]
-    stored = _stored_keys(cur, table, key, [[row[i] for row in source.rows] for i in positions])
+    stored = _stored_rows(cur, table, key, [[row[i] for row in source.rows] for i in positions])
     fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
-    for row in source.rows:
+    for n, row in enumerate(source.rows):
         k = tuple(row[i] for i in positions)
-        if k not in stored and k not in fresh:
+        if n not in stored and k not in fresh:
             fresh[k] = row
     if not fresh:
         return 0
@@ -383,10 +383,14 @@ DIRECT_COPY_WAIT_MS = 50
 _KEY_TYPES: dict[tuple[str, str], str] = {}  # (table, column) -> SQL type, read from the catalog once
 
 
-def _stored_keys(
+def _stored_rows(
     cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], values: Sequence[Sequence[Any]]
-) -> set[tuple[Any, ...]]:
-    """The keys among ``values`` (one list per key column) that ``table`` already holds."""
+) -> set[int]:
+    """Positions of the rows whose key (``values``: one list per key column) ``table`` already holds.
+
+    PostgreSQL compares the keys, each cast to its column's type, so a key's text need not be spelt as the
+    server would print it (a timestamp, a UUID in capitals) to be found.
+    """
     missing = [column for column in key if (table, column) not in _KEY_TYPES]
     if missing:
         cur.execute(
@@ -396,14 +400,21 @@ def _stored_keys(
         )
         _KEY_TYPES.update({(table, name): kind for name, kind in cur.fetchall()})
     arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_KEY_TYPES[(table, column)])) for column in key)
-    names = sql.SQL(", ").join(map(sql.Identifier, key))
+    given = [sql.Identifier(f"k{i}") for i in range(len(key))]
     cur.execute(
-        sql.SQL("SELECT {names} FROM {table} WHERE ({names}) IN (SELECT * FROM unnest({arrays}))").format(
-            names=names, table=sql.Identifier(table), arrays=arrays
+        sql.SQL(
+            "SELECT u.n - 1 FROM unnest({arrays}) WITH ORDINALITY AS u({given}, n) "
+            "WHERE EXISTS (SELECT 1 FROM {table} t WHERE ({names}) = ({values}))"
+        ).format(
+            arrays=arrays,
+            given=sql.SQL(", ").join(given),
+            table=sql.Identifier(table),
+            names=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
+            values=sql.SQL(", ").join(sql.SQL("u.{}").format(g) for g in given),
         ),
         [list(v) for v in values],
     )
-    return {tuple(row) for row in cur.fetchall()}
+    return {n for (n,) in cur.fetchall()}
 
 
 def _insert_staged(

@@ -70,3 +70,12 @@ def test_a_multi_column_key_is_looked_up_by_every_column(database, db):
     shifted = [(*d[:3], d[3] + 3, *d[4:]) for d in dead]
     assert _insert(database, "dead_letters", columns, dead + shifted, key)[0] == 30
     assert counts(db) == (0, 60)
+
+
+def test_stored_keys_are_compared_by_postgresql_not_by_their_text(database, db):
+    """A key spelt otherwise than the server prints it (a UUID in capitals) is still found on a replay."""
+    rows = [(row[0].upper(), *row[1:]) for row in _rows(list(range(50)))]
+    assert _insert(database, "errors", transform.ERROR_COLUMNS, rows, transform.ERROR_KEY) == (50, False)
+    database.close()
+    assert _insert(database, "errors", transform.ERROR_COLUMNS, rows, transform.ERROR_KEY) == (0, False)
+    assert counts(db) == (50, 0)
