@@ -99,7 +99,7 @@ def run(request: transform.Request, context: Any = None) -> dict[str, Any]:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        request = transform.parse(event, stage=CONFIG.stage)
+        request = transform.parse(event, stage=CONFIG.stage, unconfirmed_stages=CONFIG.reset_allowed_stages)
     except transform.Refused as e:
         LOG.warning("reprocess refused", extra={"reason": str(e), "stage": CONFIG.stage})
         return {"statusCode": e.status, "error": str(e)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -26,7 +26,6 @@ __all__ = [
     "ERROR_COLUMNS",
     "ERROR_KEY",
     "MAX_PAGE",
-    "PROTECTED_STAGES",
     "WHOLE_RECORD",
     "DeadLetter",
     "Refused",
@@ -42,7 +41,6 @@ __all__ = [
 ERROR_COLUMNS, ERROR_KEY = sink.ERROR_COLUMNS, sink.ERROR_KEY
 DEAD_LETTER_COLUMNS, DEAD_LETTER_KEY = sink.DEAD_LETTER_COLUMNS, sink.DEAD_LETTER_KEY
 WHOLE_RECORD = sink.WHOLE_RECORD
-PROTECTED_STAGES = frozenset({"prod", "production"})
 DEFAULT_PAGE = 1000
 MAX_PAGE = 1000
 _FIELDS = frozenset({"reason", "since", "until", "stream", "dry_run", "page_size", "confirm"})
@@ -117,11 +115,13 @@ def _text(event: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def parse(event: Any, *, stage: str) -> Request:
+def parse(event: Any, *, stage: str, unconfirmed_stages: Collection[str]) -> Request:
     """``{"reason": "...", "since": ISO, "until": ISO, "stream": ARN, "dry_run": bool, "page_size": n,
     "confirm": stage}`` -> a checked Request, or Refused saying why not.
 
-    In a production stage a run that changes anything must carry ``"confirm": "<stage>"``; a dry run needs none.
+    Outside ``unconfirmed_stages`` (the stages whose data is disposable, RESET_ALLOWED_STAGES: an allow-list, so
+    a production stage is protected whatever it is called) a run that changes anything must carry
+    ``"confirm": "<stage>"``; a dry run needs none.
     """
     if not isinstance(event, Mapping):
         raise Refused(400, "the event must be a JSON object")
@@ -140,10 +140,10 @@ def parse(event: Any, *, stage: str) -> Request:
     stream = _text(event, "stream")
     if stream is not None and not stream.startswith("arn:"):
         raise Refused(400, f"stream must be the stream's ARN (as event_source_arn holds it), got {stream[:64]!r}")
-    if stage in PROTECTED_STAGES and not dry_run and event.get("confirm") != stage:
+    if stage not in unconfirmed_stages and not dry_run and event.get("confirm") != stage:
         raise Refused(
             403,
-            f'stage {stage!r} is production: add "confirm": "{stage}" to reprocess dead letters '
+            f'stage {stage!r} is not one of RESET_ALLOWED_STAGES: add "confirm": "{stage}" to reprocess dead letters '
             '(or run with "dry_run": true first, which changes nothing)',
         )
     return Request(

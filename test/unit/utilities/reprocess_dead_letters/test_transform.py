@@ -12,6 +12,8 @@ from shared import kinesis
 from test.support import error_event, kinesis_event, wire
 from utilities.reprocess_dead_letters import transform
 
+ALLOWED = frozenset({"local", "qa", "dev", "test"})
+
 
 def _letters(event):
     """The dead letters the consumer writes for a Lambda Kinesis event, as dead_letters rows."""
@@ -60,6 +62,7 @@ def test_a_full_request_is_parsed():
             "page_size": 10,
         },
         stage="qa",
+        unconfirmed_stages=ALLOWED,
     )
     assert request == transform.Request(
         reason="level must be",
@@ -69,7 +72,7 @@ def test_a_full_request_is_parsed():
         dry_run=True,
         page_size=10,
     )
-    assert transform.parse({}, stage="qa") == transform.Request()
+    assert transform.parse({}, stage="qa", unconfirmed_stages=ALLOWED) == transform.Request()
 
 
 @pytest.mark.parametrize(
@@ -91,25 +94,27 @@ def test_a_full_request_is_parsed():
 )
 def test_bad_requests_are_refused_naming_the_problem(event, reason):
     with pytest.raises(transform.Refused) as err:
-        transform.parse(event, stage="qa")
+        transform.parse(event, stage="qa", unconfirmed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
 
 
-@pytest.mark.parametrize("stage", ["prod", "production"])
-def test_production_needs_the_stage_repeated_unless_dry_run(stage):
+@pytest.mark.parametrize("stage", ["prod", "production", "prod-eu", "prd", "live"])
+def test_every_stage_not_allowed_needs_the_stage_repeated_unless_dry_run(stage):
     for event in ({}, {"confirm": "yes"}, {"confirm": "qa"}):
         with pytest.raises(transform.Refused) as err:
-            transform.parse(event, stage=stage)
+            transform.parse(event, stage=stage, unconfirmed_stages=ALLOWED)
         assert err.value.status == 403
         assert f'"confirm": "{stage}"' in str(err.value)
-    assert transform.parse({"dry_run": True}, stage=stage).dry_run
-    assert not transform.parse({"confirm": stage}, stage=stage).dry_run
+    assert transform.parse({"dry_run": True}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
+    assert not transform.parse({"confirm": stage}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
 
 
 def test_filters_become_placeholders_never_sql_text():
     request = transform.parse(
-        {"reason": "x'; DROP TABLE errors; --", "stream": "arn:aws:kinesis:r:1:stream/s"}, stage="qa"
+        {"reason": "x'; DROP TABLE errors; --", "stream": "arn:aws:kinesis:r:1:stream/s"},
+        stage="qa",
+        unconfirmed_stages=ALLOWED,
     )
     conditions, values = transform.selection(request)
     assert "DROP" not in " ".join(conditions)
