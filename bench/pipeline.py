@@ -1,5 +1,6 @@
 """Local pipeline throughput: events through error_source, moto's Kinesis and the event source mapping emulator
-into committed rows, with the time split between the parts so the bottleneck has a name."""
+into committed rows, with the time split between the parts so the bottleneck has a name; and how far behind
+the consumer falls (its iterator age) while a producer writes at a fixed rate."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def run(database_url: str, *, n: int) -> list[Figure]:
     try:
         stack.start()
         os.environ.update(stack.env)  # before the producer's first import: it builds its client from these
-        return _measure(stack, n)
+        figures = _measure(stack, n)
+        return figures + _lag(stack, rate_per_s=LAG_RATE, seconds=LAG_SECONDS if n > 1000 else 2.0)
     finally:
         stack.stop()
         shutil.rmtree(state, ignore_errors=True)
@@ -114,4 +116,64 @@ def _measure(stack: Any, n: int) -> list[Figure]:
             f"time split: {split}",
         ),
         Figure("local pipeline bottleneck", bottleneck, f"{components[bottleneck] / total:.0%} of the time"),
+    ]
+
+
+LAG_RATE = 2000  # events a second, in requests of 100 every 50 ms
+LAG_SECONDS = 20.0
+
+
+def _lag(stack: Any, *, rate_per_s: int, seconds: float) -> list[Figure]:
+    """The consumer's iterator age (the newest record's age when its batch is handed to the function, as
+    Lambda's IteratorAge metric) while error_source writes ``rate_per_s`` events a second for ``seconds``."""
+    import json
+    import statistics
+    import threading
+
+    from producers.error_source import handler as producer
+
+    with psycopg2.connect(stack.database_url) as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE errors, dead_letters")
+    mapping = stack.mapping("error_sink")  # the local settings, batching window included
+    mapping.seek_to_end()
+    metrics = io.StringIO()
+    mapping.metrics_out = metrics
+    per_request = 100
+    interval = per_request / rate_per_s
+    total = int(rate_per_s * seconds) // per_request * per_request
+    raw = data.raw_events(total, seed=29)
+    done = threading.Event()
+
+    def produce() -> None:
+        start = time.perf_counter()
+        try:
+            for i, first in enumerate(range(0, total, per_request)):
+                time.sleep(max(0.0, start + i * interval - time.perf_counter()))
+                if producer.handler({"events": raw[first : first + per_request]}, None)["statusCode"] != 202:
+                    raise RuntimeError("error_source refused a request")
+        finally:
+            done.set()
+
+    # One redirect for both threads (sys.stdout is the process's): the functions' EMF lines are not figures.
+    with contextlib.redirect_stdout(io.StringIO()):
+        writer = threading.Thread(target=produce)
+        writer.start()
+        while not done.is_set():
+            mapping.poll_once()
+        writer.join()
+        mapping.drain(idle_polls=1)
+    ages = [doc["IteratorAge"] for doc in map(json.loads, metrics.getvalue().splitlines()) if "IteratorAge" in doc]
+    if not ages:
+        raise RuntimeError("the mapping invoked nothing")
+    ages.sort()
+    shards = len(stack.kinesis().list_shards(StreamName="errors")["Shards"])
+    p50, p99 = statistics.median(ages), ages[min(len(ages) - 1, int(0.99 * len(ages)))]
+    return [
+        Figure(
+            "iterator age at a fixed producer rate",
+            f"{p50:,.0f} ms median",
+            f"p99 {p99:,.0f} ms, max {ages[-1]:,.0f} ms",
+            note=f"{rate_per_s} events/s for {seconds:.0f} s into {shards} shards, {len(ages)} invocations, "
+            f"the local batching window ({mapping.config.window_s} s) included",
+        )
     ]
