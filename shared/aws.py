@@ -55,13 +55,15 @@ def _client(
     return _session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
-def client(service: str, settings: Settings) -> Any:
+def client(service: str, settings: Settings, *, call_timeout_s: float | None = None) -> Any:
     """A boto3 client for ``service``, built once per process and reused across warm invocations.
 
+    With ``call_timeout_s``, one attempt per call (no botocore retries) whose connect and read timeouts add up
+    to it: for a caller that retries itself, or a call that must not be repeated behind its back (an invoke).
     With a local endpoint, ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore's per-service name, e.g.
     AWS_ENDPOINT_URL_KINESIS) points that one service elsewhere: the local stack's kinesis-mock engine.
     """
-    return _client(service, settings.region, _endpoint(service, settings), settings.use_localstack)
+    return _client(service, settings.region, _endpoint(service, settings), settings.use_localstack, call_timeout_s)
 
 
 def _endpoint(service: str, settings: Settings) -> str | None:

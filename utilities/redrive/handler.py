@@ -27,17 +27,6 @@ STOP_WITH_MS_LEFT = 120_000  # room for one more message's invocations (the cons
 MAX_EMPTY_READS = 100  # GetRecords may answer empty while behind the tip; give up on a shard after this many
 
 
-def _lambda_client() -> Any:
-    # Not shared.aws.client: its 10 s read timeout is shorter than a consumer's batch, and its retries would
-    # invoke the consumer again behind our back. One attempt, a read timeout past the consumer's own timeout.
-    import botocore.session
-    from botocore.config import Config
-
-    settings = Config(region_name=CONFIG.region, connect_timeout=5, read_timeout=900, retries={"total_max_attempts": 1})
-    session = botocore.session.get_session()
-    return session.create_client("lambda", region_name=CONFIG.region, endpoint_url=CONFIG.endpoint_url, config=settings)
-
-
 def _client_error_code(error: Exception) -> str | None:
     response = getattr(error, "response", None)
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
@@ -302,7 +291,8 @@ def invoke(batch: transform.FailedBatch, event: dict[str, Any]) -> tuple[Any, st
 SQS = aws.client("sqs", CONFIG)
 S3 = aws.client("s3", CONFIG)
 KINESIS = aws.client("kinesis", CONFIG)
-LAMBDA = _lambda_client()
+# One attempt (botocore would invoke the consumer again behind our back), and time for its whole batch.
+LAMBDA = aws.client("lambda", CONFIG, call_timeout_s=900.0)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
