@@ -153,12 +153,14 @@ def deaggregate_one(
     keys = message.partition_key_table
     new = tuple.__new__  # what UserRecord(...) calls, without its Python-level __new__ per record
     try:
-        return [
+        fast: list[UserRecord | CorruptRecord] | None = [
             new(UserRecord, (record.data, keys[record.partition_key_index], shard_id, sequence_number, sub))
             for sub, record in enumerate(message.records)
         ]
-    except Exception:  # noqa: S110 - a key index past the table, or one no index can be: record by record below
-        pass
+    except Exception:  # a key index past the table, or one no index can be: record by record below
+        fast = None
+    if fast is not None:
+        return fast
     try:
         return [
             _user_or_corrupt(record, sub, keys, partition_key, shard_id, sequence_number)
