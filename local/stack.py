@@ -134,12 +134,12 @@ def local_function(name: str) -> str:
     return matches[0]
 
 
-def invoke_locally(function_name: str, event: Any) -> tuple[Any, str | None]:
-    """Run a function's handler in-process as a RequestResponse invoke would: (its response, None), or, when it
-    raises, (Lambda's error payload, "Unhandled")."""
+def invoke_locally(function_name: str, event: Any, *, timeout_s: float = 60.0) -> tuple[Any, str | None]:
+    """Run a function's handler in-process as a RequestResponse invoke would, with ``timeout_s`` on its context's
+    clock: (its response, None), or, when it raises, (Lambda's error payload, "Unhandled")."""
     name = local_function(function_name)
     try:
-        return load_handler(FUNCTIONS[name])(event, LambdaContext(name)), None
+        return load_handler(FUNCTIONS[name])(event, LambdaContext(name, timeout_s)), None
     except Exception as e:  # a function error, as Lambda reports it
         return {"errorMessage": str(e), "errorType": type(e).__name__}, "Unhandled"
 
