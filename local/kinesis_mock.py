@@ -12,8 +12,10 @@ import os
 import shutil
 import socket
 import subprocess  # nosec B404
-import time
 from pathlib import Path
+
+from local.postgres import free_port
+from local.process import ServerProcess
 
 __all__ = ["PACKAGE", "KinesisMock", "install", "listening_addresses"]
 
@@ -74,9 +76,9 @@ class KinesisMock:
 
     def __init__(self, port: int = 4567, *, tls_port: int | None = None, cache: Path = CACHE) -> None:
         self.port = port
-        self.tls_port = tls_port if tls_port is not None else _free_port()
+        self.tls_port = tls_port if tls_port is not None else free_port()
         self.cache = cache
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._server = ServerProcess("kinesis-mock")
 
     @property
     def url(self) -> str:
@@ -102,38 +104,19 @@ class KinesisMock:
             "MERGE_SHARDS_DURATION": "50ms",
             "UPDATE_SHARD_COUNT_DURATION": "50ms",
         }
-        # Our own node and the installed package's file with a fixed argv.
-        self._proc = subprocess.Popen(  # nosec B603
+        self._server.start(
             [node, "--require", str(PRELOAD), str(main)],
+            self._listens,
+            timeout=timeout,
             cwd=main.parent,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            hint=f"is port {self.port} taken?",
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"kinesis-mock exited at start (is port {self.port} taken?)")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"kinesis-mock did not listen on {self.url} within {timeout}s")
-            time.sleep(0.1)
+        return self
+
+    def _listens(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        self._server.stop()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess  # nosec B404
 import sys
-import time
 import urllib.request
+
+from local.process import ServerProcess
 
 __all__ = ["MotoServer"]
 
@@ -13,39 +13,28 @@ __all__ = ["MotoServer"]
 class MotoServer:
     def __init__(self, port: int = 4566) -> None:
         self.port = port
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._server = ServerProcess("moto server")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _answers(self) -> bool:
+        try:
+            # Loopback http to the server we just started.
+            with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310  # nosec B310
+                return True
+        except OSError:
+            return False
+
     def start(self, timeout: float = 30.0) -> MotoServer:
-        # Our own interpreter and module with a fixed argv: nothing untrusted reaches the command line.
-        self._proc = subprocess.Popen(  # nosec B603
+        self._server.start(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self._answers,
+            timeout=timeout,
+            hint=f"is port {self.port} taken?",
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"moto server exited at start (is port {self.port} taken?)")
-            try:
-                # Loopback http to the server we just started.
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310  # nosec B310
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"moto server did not answer on {self.url} within {timeout}s") from None
-                time.sleep(0.1)
+        return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
+        self._server.stop()
