@@ -35,6 +35,22 @@ def summary() -> Any:
     return ROWS.append
 
 
+def function_errors(mapping: Any) -> list[str]:
+    """Wrap the mapping's handler so each exception it raises (a failed invocation) is named in the list."""
+    errors: list[str] = []
+    handler = mapping.handler
+
+    def observed(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except Exception as e:
+            errors.append(type(e).__name__)
+            raise
+
+    mapping.handler = observed
+    return errors
+
+
 def table() -> str:
     head = "| fault | records in | rows | duplicates skipped | dead letters | rejected at producer | accounted |"
     lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from shared import kinesis
-from test.reliability.conftest import Row
+from test.reliability.conftest import Row, function_errors
 from test.reliability.proxy import ThrottlingProxy
 from test.support import connect, counts, error_event, slow_inserts, wire
 
@@ -101,18 +101,8 @@ def test_postgres_killed_mid_batch_then_restarted(local_stack, mapping, db, summ
     mapping.config.retry_delay_s = 1.0
     mapping.config.max_retries = 10
     failures: list[dict[str, Any]] = []
-    errors: list[str] = []
     mapping.on_failure = failures.append
-    handler = mapping.handler
-
-    def observed(event: dict[str, Any], context: Any) -> Any:
-        try:
-            return handler(event, context)
-        except Exception as e:
-            errors.append(type(e).__name__)
-            raise
-
-    mapping.handler = observed
+    errors = function_errors(mapping)
     sink_db = sys.modules["consumers.error_sink.handler"].DB
     retries_before = sink_db.retries
     with slow_inserts(local_stack.database_url, 1.0):

@@ -14,12 +14,11 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from local.stack import MAPPINGS, ROOT
-from test.reliability.conftest import Row
+from test.reliability.conftest import Row, function_errors
 from test.support import connect, counts, error_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,17 +47,7 @@ def test_a_three_minute_database_outage_costs_no_record(local_stack, produce, db
         assert produce({"events": events[start : start + 100]}, None)["statusCode"] == 202
     sink_db = sys.modules["consumers.error_sink.handler"].DB
     retries_before, invocations_before = sink_db.retries, esm.invocations
-    errors: list[str] = []
-    handler = esm.handler
-
-    def observed(event: dict[str, Any], context: Any) -> Any:
-        try:
-            return handler(event, context)
-        except Exception as e:
-            errors.append(type(e).__name__)
-            raise
-
-    esm.handler = observed
+    errors = function_errors(esm)
     postgres = local_stack.postgres
     postgres.stop(mode="immediate")
     started = time.monotonic()
