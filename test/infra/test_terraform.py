@@ -272,6 +272,21 @@ def test_qa_and_prod_tfvars_set_the_same_variables() -> None:
     assert qa == prod, f"only in qa: {sorted(qa - prod)}; only in prod: {sorted(prod - qa)}"
 
 
+def test_the_database_ends_idle_transactions_and_dead_clients_as_the_functions_sessions_ask() -> None:
+    """The server-side limits in the parameter group are the ones shared.db asks of every session it opens,
+    so an orphaned transaction's locks go whoever opened it (a person's psql, a forgotten script)."""
+    from shared.db import SESSION_OPTIONS
+
+    text = (TERRAFORM_DIR / "modules" / "database" / "main.tf").read_text()
+    group = text[text.index('resource "aws_db_parameter_group"') :]
+    group = group[: group.index("\n}\n")]
+    params = dict(re.findall(r'name\s*=\s*"([^"]+)"\s*\n\s*value\s*=\s*"([^"]+)"', group))
+    client = dict(re.findall(r"-c (\w+)=(\d+)", SESSION_OPTIONS["options"]))
+    assert params["idle_in_transaction_session_timeout"] == client["idle_in_transaction_session_timeout"]
+    for name in ("idle", "interval", "count"):
+        assert params[f"tcp_keepalives_{name}"] == str(SESSION_OPTIONS[f"keepalives_{name}"])
+
+
 def test_tfvars_only_set_declared_variables() -> None:
     declared = set(re.findall(r'^variable\s+"([^"]+)"', (TERRAFORM_DIR / "variables.tf").read_text(), re.MULTILINE))
     for name in ("qa", "prod", "local"):

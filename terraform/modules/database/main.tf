@@ -228,6 +228,30 @@ resource "aws_db_parameter_group" "this" {
     value = "1000"
   }
 
+  # An orphaned transaction (an invocation that timed out mid-transaction, its backend still alive) must not
+  # hold the locks its retry needs: the server ends a transaction left idle, and notices a client that
+  # vanished (a frozen or killed Lambda) within a minute. The functions ask the same of their own sessions
+  # (shared/db.py SESSION_OPTIONS); here it holds for every session, whoever opened it.
+  parameter {
+    name  = "idle_in_transaction_session_timeout"
+    value = "30000"
+  }
+
+  parameter {
+    name  = "tcp_keepalives_idle"
+    value = "30"
+  }
+
+  parameter {
+    name  = "tcp_keepalives_interval"
+    value = "10"
+  }
+
+  parameter {
+    name  = "tcp_keepalives_count"
+    value = "3"
+  }
+
   tags = var.tags
 
   lifecycle {
