@@ -287,7 +287,7 @@ _OTEL = ("DEBUG",) * 8 + ("INFO",) * 4 + ("WARNING",) * 4 + ("ERROR",) * 4 + ("C
 
 
 def _numeric(key: str, value: Any) -> str | None:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # "²" is a digit int() refuses
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         return None
@@ -340,7 +340,8 @@ def _json(line: str) -> Line | None:
     if not isinstance(obj, dict):
         return None
     found = _json_level(obj)
-    if found is None and obj.get("type") in _LAMBDA_PLATFORM_FAILED:
+    kind = obj.get("type")
+    if found is None and isinstance(kind, str) and kind in _LAMBDA_PLATFORM_FAILED:
         # Lambda's JSON platform events: an invocation that ended in an error or a timeout.
         record = obj.get("record")
         if isinstance(record, dict) and record.get("status") in ("error", "failure", "timeout"):
@@ -354,8 +355,9 @@ def _json(line: str) -> Line | None:
                 break
     if found is None:
         inner = obj.get("log")  # Docker's json-file driver: {"log": "<the text line>", "stream": ..., "time": ...}
-        if isinstance(inner, str) and inner[:1] not in ("{", ""):
-            text = _text(inner.rstrip("\n"))
+        inner = inner.strip() if isinstance(inner, str) else ""  # "\n": a blank line the container printed
+        if inner[:1] not in ("{", ""):
+            text = _text(inner)
             if text is not None:
                 extra = {k: v for k, v in obj.items() if k != "log"}
                 return Line(text.level, text.message, extra, text.stack, "json")

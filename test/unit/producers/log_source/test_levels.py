@@ -294,3 +294,18 @@ def test_the_one_step_header_match_agrees_with_the_token_scanner(monkeypatch):
     fast = [levels.parse(line) for line in lines]
     monkeypatch.setattr(levels, "_COMMON", lambda line, pos: None)
     assert [levels.parse(line) for line in lines] == fast
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"log":"\\n","stream":"stdout","time":"2026-11-22T10:00:00.000000000Z"}',  # Docker: a blank line printed
+        '{"log":"  \\r\\n","stream":"stderr"}',
+        '{"type":["a"],"msg":"x"}',  # a "type" that cannot be a Lambda platform event's
+        '{"type":{"name":"order"},"msg":"x"}',
+        '{"PRIORITY":"\u00b3","MESSAGE":"x"}',  # a digit int() refuses
+        '{"severity_number":"\u00b2","body":"x"}',
+    ],
+)
+def test_json_lines_without_a_level_are_none_and_never_raise(line):
+    assert levels.parse(line) is None

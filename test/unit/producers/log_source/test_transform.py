@@ -230,3 +230,13 @@ def test_the_timestamp_first_fixture():
         ("ERROR", "failed to list *v1.Pod: pods is forbidden"),
     ]
     assert found[0].stack.count("\n") == 2 and found[2].context["table"] == "orders"
+
+
+def test_a_blank_line_a_container_printed_is_not_a_skipped_log_event():
+    lines = [
+        '{"log":"2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: boom\\n","stream":"stderr"}',
+        '{"log":"\\n","stream":"stdout","time":"2026-11-22T10:00:00.000000000Z"}',
+        '{"type":["not","a","platform","event"],"msg":"x"}',
+    ]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == [] and [e.message for e in found] == ["[main] c.a.Foo: boom"]
