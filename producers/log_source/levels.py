@@ -57,6 +57,19 @@ def _word(token: str, loose: bool) -> str | None:
     return LEVEL_WORDS.get(token.upper()) if loose else None
 
 
+# ANSI escape sequences: CSI ("\x1b[31m", "\x1b[0;39m", "\x1b[38;5;196m", "\x1b[K") and the two-character ones.
+# Container logs are full of them: a logger that colours its level when it thinks it writes to a terminal.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*+[ -/]*+[@-~]|[@-Z\\-_])")
+# What may precede the first character of a line and is no part of it: a byte-order mark, the NULs that
+# copytruncate leaves at the start of a log file, blanks.
+_NOT_TEXT = " \t\r\n\v\f\x00\ufeff"
+
+
+def _plain(text: str) -> str:
+    """``text`` without its ANSI escape sequences."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
 def _rest(line: str, pos: int) -> str:
     return line[pos:].lstrip(" \t:-|>")
 
@@ -301,6 +314,19 @@ def _numeric(key: str, value: Any) -> str | None:
     return None
 
 
+_OFFSET = re.compile(r"([A-Z]+)[+-][0-9]{1,2}").fullmatch
+
+
+def _json_word(value: str) -> str | None:
+    """The level a JSON string value names: ``"warn"``, a coloured ``"\x1b[31merror\x1b[39m"`` (winston's
+    colorize before json), slog's levels between the named ones (``"WARN+2"``, ``"DEBUG-4"``)."""
+    word = _plain(value).strip().upper()
+    level = LEVEL_WORDS.get(word)
+    if level is None and (offset := _OFFSET(word)) is not None:
+        level = LEVEL_WORDS.get(offset.group(1))
+    return level
+
+
 def _json_level(obj: dict[str, Any]) -> tuple[str, str] | None:
     """(level, key) from the level keys of one object."""
     if "short_message" in obj:  # GELF: "level" is a syslog severity
@@ -314,7 +340,7 @@ def _json_level(obj: dict[str, Any]) -> tuple[str, str] | None:
     for key in _JSON_LEVEL_KEYS:
         if key in obj:
             value = obj[key]
-            level = LEVEL_WORDS.get(value.strip().upper()) if isinstance(value, str) else _numeric(key, value)
+            level = _json_word(value) if isinstance(value, str) else _numeric(key, value)
             if level is not None:
                 return level, key
     for key in (*_JSON_NUMBER_KEYS, *_JSON_PRIORITY_KEYS):
@@ -419,7 +445,7 @@ def parse(line: str) -> Line | None:
 
     JSON that nests past the interpreter's recursion limit raises RecursionError: the caller decides.
     """
-    line = line.strip()
+    line = _plain(line).strip(_NOT_TEXT)
     if not line:
         return None
     if line[0] == "{":

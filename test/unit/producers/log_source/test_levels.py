@@ -309,3 +309,36 @@ def test_the_one_step_header_match_agrees_with_the_token_scanner(monkeypatch):
 )
 def test_json_lines_without_a_level_are_none_and_never_raise(line):
     assert levels.parse(line) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message"),
+    [
+        # Spring Boot's console pattern on a terminal (docker run -t, Kubernetes with tty: true)
+        (
+            "\x1b[2m2026-11-22T10:00:06.200+01:00\x1b[0;39m \x1b[31mERROR\x1b[0;39m \x1b[35m12345\x1b[0;39m "
+            "\x1b[2m---\x1b[0;39m \x1b[2m[main]\x1b[0;39m \x1b[36mo.s.boot.SpringApplication\x1b[0;39m "
+            "\x1b[2m:\x1b[0;39m Application run failed",
+            "ERROR",
+            "12345 --- [main] o.s.boot.SpringApplication : Application run failed",
+        ),
+        ("\x1b[33mWARNING\x1b[0m:  StatReload detected changes", "WARNING", "StatReload detected changes"),  # uvicorn
+        ("\x1b[31mERRO\x1b[0m[0003] failed to connect", "ERROR", "failed to connect"),  # logrus on a TTY
+        ("\x1b[90m10:04AM\x1b[0m \x1b[31mERR\x1b[0m db unavailable", "ERROR", "db unavailable"),  # zerolog console
+        ("\x1b[38;5;196mERROR\x1b[0m payment failed", "ERROR", "payment failed"),  # 256 colours
+        ("\x1b[2m2026-11-22T10:00:05Z\x1b[0m \x1b[33m WARN\x1b[0m \x1b[2mapp::pool\x1b[0m: full", "WARNING", None),
+        ('{"level":"\\u001b[31merror\\u001b[39m","message":"no redis"}', "ERROR", "no redis"),  # winston colorize+json
+        ("\x1b[32mINFO\x1b[0m:     Started server process", "INFO", None),
+        # a byte-order mark, and the NULs copytruncate leaves at the start of a rotated file
+        ("\ufeff2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: first line", "ERROR", "[main] c.a.Foo: first line"),
+        ("\x00\x00\x00\x002026-11-22 10:00:00,125 ERROR [main] c.a.Foo: truncated", "ERROR", None),
+        # slog's JSON handler names the levels between the named ones "WARN+2", "ERROR-4", as its text handler does
+        ('{"time":"2026-11-22T10:00:02Z","level":"WARN+2","msg":"quota"}', "WARNING", "quota"),
+        ('{"time":"2026-11-22T10:00:02Z","level":"DEBUG-4","msg":"verbose"}', "DEBUG", "verbose"),
+    ],
+)
+def test_colour_codes_byte_order_marks_and_nuls_do_not_hide_the_level(line, level, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+    assert message is None or parsed.message == message
+    assert "\x1b" not in parsed.message
