@@ -43,10 +43,13 @@ _CONTINUATION = re.compile(
     r"|During handling of the above exception|The above exception was the direct cause"
 ).match
 # The exception line right under a header or inside a trace: "java.lang.IllegalStateException: boom",
-# "KeyError: 'customer_id'".
+# "KeyError: 'customer_id'", the base classes ("java.lang.Exception", Python's "Exception: boom", .NET's
+# "System.Exception"), and a qualified class of any name ("psycopg2.errors.UniqueViolation: ...",
+# "django.core.exceptions.ImproperlyConfigured"); a qualified name needs a small letter in its last part,
+# so Monolog's "app.ERROR:" stays a header.
 _EXCEPTION_LINE = re.compile(
-    r"(?:[A-Za-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)"
-    r"|[A-Z]\w*(?:Error|Exception|Warning)(?::|$)|KeyboardInterrupt$|SystemExit\b"
+    r"(?:[A-Za-z_$][\w$]*+\.)++[A-Z](?=[\w$]*[a-z])[\w$]*+(?::|$)"
+    r"|[A-Z]?\w*(?:Error|Exception|Warning|Throwable)(?::|$)|KeyboardInterrupt$|SystemExit\b|StopIteration\b"
 ).match
 _PROBE_TIME = "2026-01-01T00:00:00+00:00"
 

@@ -240,3 +240,28 @@ def test_a_blank_line_a_container_printed_is_not_a_skipped_log_event():
     ]
     found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
     assert skipped == [] and [e.message for e in found] == ["[main] c.a.Foo: boom"]
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        "java.lang.Exception: boom",  # the base classes themselves: no prefix before "Exception"
+        "java.lang.Error: boom",
+        "java.lang.Throwable",
+        "Exception: boom",  # Python's raise Exception("boom")
+        "System.Exception: boom",  # .NET
+        "psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint \"orders_pkey\"",
+        "django.core.exceptions.ImproperlyConfigured: SECRET_KEY must not be empty",
+        "StopIteration",
+    ],
+)
+def test_the_exception_line_under_a_header_joins_its_stack(exception):
+    lines = ["2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: failed", exception, "\tat c.a.Foo.run(Foo.java:1)"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == [] and [(e.message, e.stack) for e in found] == [("[main] c.a.Foo: failed", "\n".join(lines[1:]))]
+
+
+def test_a_capitalised_level_after_a_dot_is_not_an_exception_line():
+    lines = ["2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: failed", "app.ERROR: a second report", "\tat a.B"]
+    found, _ = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert found[0].stack is None
