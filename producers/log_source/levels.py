@@ -27,13 +27,14 @@ RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 # Every spelling of a level, upper-cased, and the schema level it means.
 LEVEL_WORDS: dict[str, str] = {
-    **dict.fromkeys(("TRACE", "TRC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
+    **dict.fromkeys(("TRACE", "TRC", "TRAC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
     **dict.fromkeys([f"TRACE{n}" for n in range(1, 9)], "DEBUG"),  # httpd 2.4's trace1 ... trace8
     **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "NOTE", "CONFIG"), "INFO"),
     **dict.fromkeys(("WARN", "WARNING", "WRN"), "WARNING"),
-    **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE"), "ERROR"),
-    **dict.fromkeys(("CRITICAL", "CRIT", "FATAL", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC"), "CRITICAL"),
+    **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE", "DPANIC"), "ERROR"),  # zap's dpanic: panics in development only
+    **dict.fromkeys(("CRITICAL", "CRIT", "FATAL", "FATA", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC", "PANI"), "CRITICAL"),
 }
+# logrus's TTY format cuts every level to four letters: TRAC DEBU INFO WARN ERRO FATA PANI.
 # One-letter levels (Android logcat, glog/klog, Ruby's Logger): A is logcat's "assert".
 LETTERS = {"V": "DEBUG", "D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "F": "CRITICAL", "A": "CRITICAL"}
 # MongoDB's severities: F, E, W, I, D1-D5.
@@ -175,6 +176,11 @@ _LOGCAT_BRIEF = re.compile(r"([VDIWEFA])/[^(]*\(\s*\d+\): ")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^\]\s]+\] ?")
 # Ruby's Logger (Rails): "E, [2026-11-22T10:00:00.123456 #1234] ERROR -- : message".
 _RAILS = re.compile(r"[DIWEFAU], \[[^\]]*\] +([A-Z]+) -- [^:]*: ?")
+# .NET's simple console formatter (Microsoft.Extensions.Logging): "fail: Category[event id]", the message on
+# the next lines, indented (they join the entry as continuation lines). Its "info:", "warn:" and "crit:" are
+# level words before a colon already (leading_word); these three are spelt only by it.
+_DOTNET = re.compile(r"(trce|dbug|fail): \S")
+DOTNET = {"trce": "DEBUG", "dbug": "DEBUG", "fail": "ERROR"}
 # A level as the first word: "ERROR ...", "WARNING:root:...", "SEVERE: ...", "warn: ..." (.NET), "WARN[0000]" (logrus).
 _LEADING = re.compile(r"([A-Za-z]+)(\[\d+\])?(?::|[ \t]|$)")
 # Classic syslog without a priority: "Nov 22 10:00:00 host app[123]: ...", the level then heads the message.
@@ -226,6 +232,8 @@ def _letter(line: str) -> Line | None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "glog")
     if line[1:2] == "/" and (m := _LOGCAT_BRIEF.match(line)) is not None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "logcat")
+    if first in "tdf" and (m := _DOTNET.match(line)) is not None:
+        return Line(DOTNET[m.group(1)], line[m.end(1) + 2 :], {}, None, "dotnet_console")
     m = _LEADING.match(line)
     if m is not None:
         word = m.group(1)
@@ -273,6 +281,7 @@ _JSON_LEVEL_KEYS = (
     "loglevel",
     "Level",
     "LEVEL",
+    "LogLevel",  # .NET's JSON console formatter
     "Severity",
     "SEVERITY",
     "SeverityText",

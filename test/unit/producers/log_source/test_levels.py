@@ -342,3 +342,30 @@ def test_colour_codes_byte_order_marks_and_nuls_do_not_hide_the_level(line, leve
     assert parsed is not None and parsed.level == level
     assert message is None or parsed.message == message
     assert "\x1b" not in parsed.message
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule"),
+    [
+        ("fail: Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware[1]", "ERROR", "dotnet_console"),
+        ("crit: Microsoft.AspNetCore.Server.Kestrel[0]", "CRITICAL", "leading_word"),
+        ("dbug: Microsoft.AspNetCore.Hosting.Diagnostics[1]", "DEBUG", "dotnet_console"),
+        ("trce: Microsoft.AspNetCore.Routing.Matching.DfaMatcher[1001]", "DEBUG", "dotnet_console"),
+        ('{"EventId":1,"LogLevel":"Error","Category":"Orders.Api","Message":"unhandled","State":{}}', "ERROR", "json"),
+        ('{"EventId":0,"LogLevel":"Critical","Category":"Kestrel","Message":"Unable to start"}', "CRITICAL", "json"),
+        ("FATA[0005] cannot open database", "CRITICAL", "leading_word"),  # logrus TTY, four letters
+        ("PANI[0006] invariant violated", "CRITICAL", "leading_word"),
+        ("TRAC[0000] entered", "DEBUG", "leading_word"),
+        ('{"level":"dpanic","ts":1700647203.1,"caller":"x/x.go:1","msg":"invariant broken"}', "ERROR", "json"),
+        ("2026-11-22T10:00:00.000+0100\tDPANIC\tx/x.go:1\tinvariant broken", "ERROR", "timestamp_first"),
+    ],
+)
+def test_level_spellings_of_dotnet_logrus_and_zap(line, level, rule):
+    assert found(line) == (level, rule)
+
+
+def test_dotnet_console_words_are_levels_only_with_their_colon():
+    assert found("fail: Orders.Api[0]") == ("ERROR", "dotnet_console")
+    assert found("failed: to open the file") is None
+    assert found("fail to open the file") is None
+    assert found("info: error budget ok") == ("INFO", "leading_word")
