@@ -102,9 +102,16 @@ _KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)(?:[+-]\d+)?
 def _bracket(inner: str) -> str | None:
     """The level inside one bracket group: ``[error]``, ``[core:error]`` (httpd 2.4), ``[10:00:00 WRN]`` (Serilog)."""
     inner = inner.strip()  # "[WARN ]" (Elasticsearch), "[error    ]" (structlog)
-    if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery)
-        head, _, last = inner.rpartition(" ")
-        return _word(last.partition("/")[0], True) if head[:1].isdigit() else None
+    if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery),
+        # "[2026-11-22T10:00:00Z ERROR app::db]" (Rust's env_logger): the first word after the time, last or
+        # followed by one name
+        if not inner[:1].isdigit():
+            return None
+        words = inner.split()
+        for n, word in enumerate(words):
+            if not word[:1].isdigit():
+                return _word(word.partition("/")[0], True) if n >= len(words) - 2 else None
+        return None
     if ":" in inner:
         inner = inner.rpartition(":")[2]
     return _word(inner, True)

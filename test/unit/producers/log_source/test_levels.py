@@ -369,3 +369,21 @@ def test_dotnet_console_words_are_levels_only_with_their_colon():
     assert found("failed: to open the file") is None
     assert found("fail to open the file") is None
     assert found("info: error budget ok") == ("INFO", "leading_word")
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("[2026-11-22T10:00:01Z ERROR orders::db] connection failed: Connection refused", "ERROR"),  # env_logger
+        ("[2026-11-22T10:00:02Z WARN  orders::cache] cache miss ratio 0.61", "WARNING"),
+        ("[2026-11-22T10:00:00Z INFO  orders] starting", "INFO"),
+        ("[2026-11-22 10:00:00 +0000] [1] [ERROR] Worker (pid:7) was sent SIGKILL!", "ERROR"),  # gunicorn, unchanged
+        ("[10:00:00 ERR] An unhandled exception has occurred", "ERROR"),  # Serilog, unchanged
+    ],
+)
+def test_a_level_after_the_time_inside_one_bracket_group(line, level):
+    assert found(line) == (level, "bracketed")
+
+
+def test_a_word_deep_inside_a_bracket_group_is_not_a_level():
+    assert levels.parse("[2026-11-22 10:00:00 error handler for orders] started") is None
