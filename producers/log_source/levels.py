@@ -188,6 +188,19 @@ _RAILS = re.compile(r"[DIWEFAU], \[[^\]]*\] +([A-Z]+) -- [^:]*: ?")
 # level words before a colon already (leading_word); these three are spelt only by it.
 _DOTNET = re.compile(r"(trce|dbug|fail): \S")
 DOTNET = {"trce": "DEBUG", "dbug": "DEBUG", "fail": "ERROR"}
+# PHP's error_log: "[22-Nov-2026 10:00:01 UTC] PHP Fatal error:  Uncaught ...", or without the date on stderr.
+# Its levels are phrases; E_ERROR and E_PARSE stop the script (CRITICAL, as Monolog's ErrorHandler maps them).
+_PHP = re.compile(r"(?:\[[^\]\n]{1,64}\] )?PHP ([A-Z][a-z]+(?: [A-Za-z]+){0,2}):[ \t]+")
+PHP = {
+    "Fatal error": "CRITICAL",
+    "Parse error": "CRITICAL",
+    "Recoverable fatal error": "ERROR",
+    "Catchable fatal error": "ERROR",
+    "Warning": "WARNING",
+    "Notice": "INFO",
+    "Deprecated": "INFO",
+    "Strict Standards": "INFO",
+}
 # A level as the first word: "ERROR ...", "WARNING:root:...", "SEVERE: ...", "warn: ..." (.NET), "WARN[0000]" (logrus).
 _LEADING = re.compile(r"([A-Za-z]+)(\[\d+\])?(?::|[ \t]|$)")
 # Classic syslog without a priority: "Nov 22 10:00:00 host app[123]: ...", the level then heads the message.
@@ -203,11 +216,18 @@ _LOGFMT_LEVEL = re.compile(
 _LOGFMT_MSG = re.compile(r"(?:^|[ \t])(?:msg|message)=(?:\"((?:[^\"\\]|\\.)*)\"|(\S+))")
 
 
+def _php(line: str) -> Line | None:
+    m = _PHP.match(line)
+    if m is None or (level := PHP.get(m.group(1))) is None:
+        return None
+    return Line(level, line[m.end() :], {}, None, "php")
+
+
 def _lambda_or_bracket(line: str) -> Line | None:
     m = _LAMBDA_TEXT.match(line)
     if m is not None and (level := LEVEL_WORDS.get(m.group(1))) is not None:
         return Line(level, line[m.end() :], {}, None, "lambda_text")
-    return _scan(line, 0, "bracketed")
+    return _scan(line, 0, "bracketed") or _php(line)
 
 
 def _digit(line: str) -> Line | None:
@@ -239,6 +259,8 @@ def _letter(line: str) -> Line | None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "glog")
     if line[1:2] == "/" and (m := _LOGCAT_BRIEF.match(line)) is not None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "logcat")
+    if first == "P" and line.startswith("PHP "):
+        return _php(line)
     if first in "tdf" and (m := _DOTNET.match(line)) is not None:
         return Line(DOTNET[m.group(1)], line[m.end(1) + 2 :], {}, None, "dotnet_console")
     m = _LEADING.match(line)

@@ -387,3 +387,29 @@ def test_a_level_after_the_time_inside_one_bracket_group(line, level):
 
 def test_a_word_deep_inside_a_bracket_group_is_not_a_level():
     assert levels.parse("[2026-11-22 10:00:00 error handler for orders] started") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message"),
+    [
+        (
+            "[22-Nov-2026 10:00:01 UTC] PHP Fatal error:  Uncaught Error: Call to undefined function mysql_connect()",
+            "CRITICAL",
+            "Uncaught Error: Call to undefined function mysql_connect()",
+        ),
+        ("[22-Nov-2026 10:00:02 UTC] PHP Parse error:  syntax error, unexpected token", "CRITICAL", None),
+        ("[22-Nov-2026 10:00:03 Europe/Paris] PHP Recoverable fatal error:  Object could not be converted", "ERROR", None),
+        ("PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted", "CRITICAL", None),  # CLI, stderr
+        ("PHP Warning:  Undefined variable $total in /app/cart.php on line 14", "WARNING", None),
+        ("[22-Nov-2026 10:00:04 UTC] PHP Deprecated:  Creation of dynamic property", "INFO", None),
+    ],
+)
+def test_php_error_log_phrases(line, level, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+    assert message is None or parsed.message == message
+
+
+def test_php_is_a_level_only_in_its_place():
+    assert levels.parse("PHP is great: really") is None
+    assert levels.parse("[22-Nov-2026 10:00:04 UTC] PHP Unknown thing:  x") is None
