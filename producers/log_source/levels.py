@@ -174,6 +174,9 @@ _LAMBDA_TEXT = re.compile(r"\[([A-Z]+)\]\t(?:\S+Z\t[0-9a-fA-F-]{36}\t)?")
 _LAMBDA_TIMEOUT = re.compile(r"\S+Z[ \t][0-9a-fA-F-]{36}[ \t](Task timed out after )")
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 W Tag: message".
 _LOGCAT = re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEFA]) ")
+# A Kubernetes node's container log (CRI): "<RFC 3339 time> stdout|stderr F|P <the line>", as an agent that
+# tails /var/log/containers without the cri parser ships it; the level is the inner line's.
+_CRI = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
 # Redis: "1:M 22 Nov 2026 10:00:00.123 # message", the mark is the level.
 _REDIS = re.compile(r"\d+:[XCSM] \d{1,2} [A-Z][a-z]{2} \d{4} [\d:.]+ ([.*#-]) ")
 REDIS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
@@ -231,6 +234,10 @@ def _lambda_or_bracket(line: str) -> Line | None:
 
 
 def _digit(line: str) -> Line | None:
+    m = _CRI.match(line)
+    if m is not None:
+        inner = line[m.end() :].strip(_NOT_TEXT)
+        return (_json(inner) if inner[:1] == "{" else _text(inner)) if inner else None
     m = _LOGCAT.match(line)
     if m is not None:
         return Line(LETTERS[m.group(1)], line[m.end() :], {}, None, "logcat")

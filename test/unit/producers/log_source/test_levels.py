@@ -413,3 +413,21 @@ def test_php_error_log_phrases(line, level, message):
 def test_php_is_a_level_only_in_its_place():
     assert levels.parse("PHP is great: really") is None
     assert levels.parse("[22-Nov-2026 10:00:04 UTC] PHP Unknown thing:  x") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2026-11-22T10:00:01.123456789Z stderr F 2026-11-22 10:00:01,123 ERROR [main] c.a.App: payment failed", "ERROR"),
+        ('2026-11-22T10:00:03.123456789Z stdout F {"level":"error","msg":"boom","ts":1700647203.1}', "ERROR"),
+        ("2026-11-22T10:00:02.123456789+01:00 stderr F I1122 10:00:02.123456       1 main.go:42] error budget ok", "INFO"),
+        ("2026-11-22T10:00:04.000000000Z stdout P W1122 10:00:04.000000       1 x.go:1] partial line", "WARNING"),
+    ],
+)
+def test_a_kubernetes_cri_line_has_its_inner_lines_level(line, level):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+
+
+def test_an_empty_cri_line_has_no_level():
+    assert levels.parse("2026-11-22T10:00:04.000000000Z stdout F ") is None
