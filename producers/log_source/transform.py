@@ -153,11 +153,17 @@ def _stack_ok(stack: str) -> bool:
 def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[events.ErrorEvent, int]:
     """The error event of one entry and how many of its extra fields were left out; InvalidEvent if none can be."""
     line = entry.line
-    message, message_bytes = _clip(line.message, events.MAX_MESSAGE_BYTES)
+    text, trace = line.message, None
+    if line.rule != "json" and "\n" in text:
+        # One log event of many lines (the agent's multi_line_start_pattern joined a header and its trace):
+        # the header's line is the message, the lines below it the stack, as if they had come one by one.
+        text, _, trace = text.partition("\n")
+        text, trace = text.rstrip(), trace.rstrip() or None
+    message, message_bytes = _clip(text, events.MAX_MESSAGE_BYTES)
     log_fields = {"log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": entry.log_id}
     if message_bytes:
         log_fields["log_message_bytes"] = message_bytes
-    stack_parts = ([line.stack] if line.stack else []) + entry.more
+    stack_parts = ([trace] if trace else []) + ([line.stack] if line.stack else []) + entry.more
     stack = "\n".join(stack_parts) if stack_parts else None
     if stack is not None:
         stack, stack_bytes = _clip(stack, events.MAX_STACK_BYTES)

@@ -265,3 +265,12 @@ def test_a_capitalised_level_after_a_dot_is_not_an_exception_line():
     lines = ["2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: failed", "app.ERROR: a second report", "\tat a.B"]
     found, _ = transform.to_events(delivery_of(lines), received_at=NOW)
     assert found[0].stack is None
+
+
+def test_a_multi_line_log_event_keeps_its_first_line_as_the_message_and_the_rest_as_the_stack():
+    # The CloudWatch agent's multi_line_start_pattern sends a header and its trace as one log event.
+    line = "\n".join(JAVA[:7]) + "\r\n"
+    (event,), skipped = transform.to_events(delivery_of([line, "\tat c.a.Next.frame(Next.java:1)"]), received_at=NOW)
+    assert skipped == []
+    assert event.message == "[http-nio-8080-exec-1] c.a.OrderController: order failed"
+    assert event.stack == "\n".join(JAVA[1:7] + ["\tat c.a.Next.frame(Next.java:1)"])
