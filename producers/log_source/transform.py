@@ -197,8 +197,18 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
             raise refused from None
 
 
+# A header whose level is right-aligned, so the line starts with blanks: tracing's " WARN app: ..." (Rust, often
+# without the time on Lambda), Python's "%(levelname)8s". A frame or a trace line never starts so.
+_PADDED_HEADER = re.compile(r"[ \t]++([A-Z]{3,9})[ \t:]").match
+
+
 def _is_continuation(line: str) -> bool:
-    return not line or _CONTINUATION(line) is not None or _EXCEPTION_LINE(line) is not None
+    if not line:
+        return True
+    padded = _PADDED_HEADER(line)
+    if padded is not None and padded.group(1) in levels.LEVEL_WORDS:
+        return False
+    return _CONTINUATION(line) is not None or _EXCEPTION_LINE(line) is not None
 
 
 def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
@@ -217,9 +227,12 @@ def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
                 skipped.append((index, {"id": log_id, "reason": "log event without an id or a message"}))
                 current = None
                 continue
-            if current is not None and _is_continuation(line):
-                current.more.append(line.rstrip())
-                continue
+            if _is_continuation(line):
+                if current is not None:
+                    current.more.append(line.rstrip())
+                    continue
+                if _CONTINUATION(line) is not None:
+                    continue  # an indented or "at ..." line with nothing above it: no level of its own
             current = None
             parsed = levels.parse(line)
             if parsed is None or RANK[parsed.level] < RANK[MIN_LEVEL]:

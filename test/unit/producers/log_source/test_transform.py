@@ -274,3 +274,21 @@ def test_a_multi_line_log_event_keeps_its_first_line_as_the_message_and_the_rest
     assert skipped == []
     assert event.message == "[http-nio-8080-exec-1] c.a.OrderController: order failed"
     assert event.stack == "\n".join(JAVA[1:7] + ["\tat c.a.Next.frame(Next.java:1)"])
+
+
+def test_an_indented_line_with_no_entry_above_has_no_level_of_its_own():
+    # pino-pretty prints an INFO line's error object below it; a multi-line INFO message arrives line by line
+    lines = ["[10:00:00.123] INFO (1234): retried", "    err: {", '      "type": "Error",', "  ERROR_COUNT=0", "    }"]
+    assert transform.to_events(delivery_of(lines), received_at=NOW) == ([], [])
+
+
+def test_a_right_aligned_level_starts_a_new_entry_not_a_continuation():
+    # tracing (Rust) pads its levels to five characters: " INFO", " WARN", "ERROR"; Python's %(levelname)8s too
+    lines = ["ERROR handler: payment failed", " WARN handler: retrying in 2s", "   WARNING low disk", "\tat x.Y"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == []
+    assert [(e.level, e.message, e.stack) for e in found] == [
+        ("ERROR", "handler: payment failed", None),
+        ("WARNING", "handler: retrying in 2s", None),
+        ("WARNING", "low disk", "\tat x.Y"),
+    ]
