@@ -325,6 +325,9 @@ _JSON_LEVEL_KEYS = (
     "severityText",
     "@l",  # Serilog's compact JSON
 )
+# The objects one level down that hold the record's own level: ECS's nested form {"log": {"level": ...}}. Any
+# other object's "level" or "severity" is a field of what the record talks about ({"job": {"level": "error"}}).
+_LEVEL_CONTAINERS = ("log",)
 _LAMBDA_PLATFORM_FAILED = frozenset(("platform.runtimeDone", "platform.report", "platform.initRuntimeDone"))
 _JSON_NUMBER_KEYS = ("severity_number", "SeverityNumber", "severityNumber")  # OpenTelemetry, 1-24
 _JSON_PRIORITY_KEYS = ("PRIORITY", "priority", "syslog.severity")  # systemd journal: syslog severity 0-7
@@ -420,7 +423,8 @@ def _json(line: str) -> Line | None:
             return Line("ERROR", f"{obj['type']}: {record['status']}", extra, None, "lambda_platform")
     nested = None
     if found is None:
-        for key, value in obj.items():
+        for key in _LEVEL_CONTAINERS:
+            value = obj.get(key)
             if isinstance(value, dict) and (found := _json_level(value)) is not None:
                 nested = key
                 break

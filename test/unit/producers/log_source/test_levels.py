@@ -431,3 +431,15 @@ def test_a_kubernetes_cri_line_has_its_inner_lines_level(line, level):
 
 def test_an_empty_cri_line_has_no_level():
     assert levels.parse("2026-11-22T10:00:04.000000000Z stdout F ") is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"job":{"level":"error","retries":0},"msg":"job summary"}',
+        '{"msg":"ticket opened","ticket":{"id":7,"severity":"critical"}}',
+        '{"alert":{"labels":{"severity":"critical"}},"message":"notified"}',
+    ],
+)
+def test_the_level_of_an_object_the_record_talks_about_is_not_its_own(line):
+    assert levels.parse(line) is None
