@@ -204,6 +204,12 @@ PHP = {
     "Deprecated": "INFO",
     "Strict Standards": "INFO",
 }
+# Node.js's process warnings on stderr: "(node:1234) [DEP0005] DeprecationWarning: ...", "(node:1) Warning: ...".
+_NODE_WARNING = re.compile(r"\(node:\d+\) ((?:\[[A-Z]+\d+\] )?[A-Za-z]*Warning: )")
+# npm's log prefixes ("npm ERR! code ELIFECYCLE" before npm 9, "npm error ..." after), as a container that
+# starts with `npm start` prints them when the app dies.
+_NPM = re.compile(r"npm (ERR!|error|WARN|warn|notice|info|http|verb|timing|sill) ")
+NPM = {"ERR!": "ERROR", "error": "ERROR", "WARN": "WARNING", "warn": "WARNING", "notice": "INFO", "info": "INFO"}
 # A level as the first word: "ERROR ...", "WARNING:root:...", "SEVERE: ...", "warn: ..." (.NET), "WARN[0000]" (logrus).
 _LEADING = re.compile(r"([A-Za-z]+)(\[\d+\])?(?::|[ \t]|$)")
 # Classic syslog without a priority: "Nov 22 10:00:00 host app[123]: ...", the level then heads the message.
@@ -266,6 +272,8 @@ def _letter(line: str) -> Line | None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "glog")
     if line[1:2] == "/" and (m := _LOGCAT_BRIEF.match(line)) is not None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "logcat")
+    if first == "n" and (m := _NPM.match(line)) is not None:
+        return Line(NPM.get(m.group(1), "DEBUG"), line[m.end() :], {}, None, "npm")
     if first == "P" and line.startswith("PHP "):
         return _php(line)
     if first in "tdf" and (m := _DOTNET.match(line)) is not None:
@@ -486,6 +494,8 @@ def _text(line: str) -> Line | None:
         return _priority(line)
     if first.isalpha():
         return _letter(line)
+    if first == "(" and (m := _NODE_WARNING.match(line)) is not None:
+        return Line("WARNING", line[m.start(1) :], {}, None, "node_warning")
     return None
 
 

@@ -443,3 +443,32 @@ def test_an_empty_cri_line_has_no_level():
 )
 def test_the_level_of_an_object_the_record_talks_about_is_not_its_own(line):
     assert levels.parse(line) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule", "message"),
+    [
+        (
+            "(node:1) [DEP0005] DeprecationWarning: Buffer() is deprecated",
+            "WARNING",
+            "node_warning",
+            "[DEP0005] DeprecationWarning: Buffer() is deprecated",
+        ),
+        ("(node:42) MaxListenersExceededWarning: Possible EventEmitter memory leak detected.", "WARNING", "node_warning", None),
+        ("(node:7) Warning: Closing file descriptor 3 on garbage collection", "WARNING", "node_warning", None),
+        ("npm ERR! code ELIFECYCLE", "ERROR", "npm", "code ELIFECYCLE"),
+        ("npm error Missing script: \"start\"", "ERROR", "npm", None),
+        ("npm WARN deprecated inflight@1.0.6: This module is not supported", "WARNING", "npm", None),
+        ("npm notice New minor version of npm available! 10.2.3 -> 10.2.4", "INFO", "npm", None),
+        ("npm timing command:install Completed in 812ms", "DEBUG", "npm", None),
+    ],
+)
+def test_node_process_warnings_and_npm_prefixes(line, level, rule, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and (parsed.level, parsed.rule) == (level, rule)
+    assert message is None or parsed.message == message
+
+
+def test_node_and_npm_words_elsewhere_are_not_levels():
+    assert levels.parse("(node:1) listening on 3000") is None
+    assert levels.parse("npm install finished with errors") is None
