@@ -210,6 +210,12 @@ _NODE_WARNING = re.compile(r"\(node:\d+\) ((?:\[[A-Z]+\d+\] )?[A-Za-z]*Warning: 
 # starts with `npm start` prints them when the app dies.
 _NPM = re.compile(r"npm (ERR!|error|WARN|warn|notice|info|http|verb|timing|sill) ")
 NPM = {"ERR!": "ERROR", "error": "ERROR", "WARN": "WARNING", "warn": "WARNING", "notice": "INFO", "info": "INFO"}
+# Heroku's router and l2met-style lines: "at=error code=H12 desc=\"Request timeout\" ...", "at" first.
+_HEROKU = re.compile(r"at=([a-z]+)(?=[ \t]|$)")
+# Erlang/OTP's report headers (error_logger, and Elixir/RabbitMQ before the logger module):
+# "=ERROR REPORT==== 22-Nov-2026::10:00:03 ===", the report's lines below it.
+_ERLANG_REPORT = re.compile(r"=(ERROR|WARNING|INFO|CRASH|SUPERVISOR|PROGRESS) REPORT====")
+ERLANG = {"ERROR": "ERROR", "CRASH": "ERROR", "SUPERVISOR": "ERROR", "WARNING": "WARNING", "INFO": "INFO"}
 # A level as the first word: "ERROR ...", "WARNING:root:...", "SEVERE: ...", "warn: ..." (.NET), "WARN[0000]" (logrus).
 _LEADING = re.compile(r"([A-Za-z]+)(\[\d+\])?(?::|[ \t]|$)")
 # Classic syslog without a priority: "Nov 22 10:00:00 host app[123]: ...", the level then heads the message.
@@ -285,6 +291,10 @@ def _letter(line: str) -> Line | None:
         level = _word(word, loose)
         if level is not None:
             return Line(level, _rest(line, m.end()), {}, None, "leading_word")
+    if first == "a" and (m := _HEROKU.match(line)) is not None:
+        level = LEVEL_WORDS.get(m.group(1).upper())
+        if level is not None:
+            return Line(level, line[m.end() :].lstrip(), {}, None, "logfmt")
     if _LOGFMT_START.match(line):
         return _logfmt(line)
     m = _SYSLOG_TEXT.match(line)
@@ -494,6 +504,8 @@ def _text(line: str) -> Line | None:
         return _priority(line)
     if first.isalpha():
         return _letter(line)
+    if first == "=" and (m := _ERLANG_REPORT.match(line)) is not None:
+        return Line(ERLANG.get(m.group(1), "INFO"), line[m.end() :].strip(" ="), {}, None, "erlang_report")
     if first == "(" and (m := _NODE_WARNING.match(line)) is not None:
         return Line("WARNING", line[m.start(1) :], {}, None, "node_warning")
     return None

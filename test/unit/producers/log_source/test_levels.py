@@ -472,3 +472,23 @@ def test_node_process_warnings_and_npm_prefixes(line, level, rule, message):
 def test_node_and_npm_words_elsewhere_are_not_levels():
     assert levels.parse("(node:1) listening on 3000") is None
     assert levels.parse("npm install finished with errors") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule"),
+    [
+        ('at=error code=H12 desc="Request timeout" method=GET path="/" dyno=web.1 service=30000ms status=503', "ERROR", "logfmt"),
+        ('at=info method=GET path="/error" host=orders.herokuapp.com status=500 bytes=1543', "INFO", "logfmt"),
+        ("at=warning code=H81 desc=\"Blank app\"", "WARNING", "logfmt"),
+        ("=ERROR REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
+        ("=CRASH REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
+        ("=WARNING REPORT==== 22-Nov-2026::10:00:02 ===", "WARNING", "erlang_report"),
+        ("=PROGRESS REPORT==== 22-Nov-2026::10:00:01 ===", "INFO", "erlang_report"),
+    ],
+)
+def test_heroku_router_and_erlang_report_headers(line, level, rule):
+    assert found(line) == (level, rule)
+
+
+def test_at_is_a_level_key_only_first():
+    assert levels.parse("attempt=3 at=error msg=x") is None
