@@ -6,8 +6,8 @@ python -m bench.loglevels    the per-format table (precision, recall, F1 of "WAR
 The corpus is ``bench/logcorpus/*.txt`` (see its README): one file per family of formats, each line labelled
 with its true level. The holdout, ``bench/logholdout/*.txt``, has the same form and was collected without
 reading the rules: the corpus says how well the rules fit the lines they were written against, the holdout
-how well they do on lines they have not seen. A line counts as positive when its true level is WARNING or above; a classifier says
-positive when the level it reads is WARNING or above (Loki's: warn, error, critical or fatal).
+how well they do on lines they have not seen. A line counts as positive when its true level is WARNING or
+above; a classifier says positive when the level it reads is WARNING or above (Loki's: warn, error, critical or fatal).
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def report(corpus: dict[str, list[tuple[str, str]]]) -> tuple[str, dict[str, tup
 
 
 def _holdout_figures(scores: dict[str, tuple[Score, Score]]) -> list[Figure]:
-    """The holdout's figures: information, not targets (the rules are not tuned to it, so it says how they generalise)."""
+    """The holdout's figures: information, not targets (the rules are not tuned to it: it says how they generalise)."""
     ours = loki = Score(0, 0, 0, 0)
     for mine, theirs in scores.values():
         ours, loki = ours + mine, loki + theirs

@@ -27,12 +27,16 @@ RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 # Every spelling of a level, upper-cased, and the schema level it means.
 LEVEL_WORDS: dict[str, str] = {
-    **dict.fromkeys(("TRACE", "TRC", "TRAC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
+    **dict.fromkeys(
+        ("TRACE", "TRC", "TRAC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"
+    ),
     **dict.fromkeys([f"TRACE{n}" for n in range(1, 9)], "DEBUG"),  # httpd 2.4's trace1 ... trace8
     **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "NOTE", "CONFIG"), "INFO"),
     **dict.fromkeys(("WARN", "WARNING", "WRN"), "WARNING"),
     **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE", "DPANIC"), "ERROR"),  # zap's dpanic: panics in development only
-    **dict.fromkeys(("CRITICAL", "CRIT", "FATAL", "FATA", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC", "PANI"), "CRITICAL"),
+    **dict.fromkeys(
+        ("CRITICAL", "CRIT", "FATAL", "FATA", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC", "PANI"), "CRITICAL"
+    ),
 }
 # logrus's TTY format cuts every level to four letters: TRAC DEBU INFO WARN ERRO FATA PANI.
 # One-letter levels (Android logcat, glog/klog, Ruby's Logger): A is logcat's "assert".

@@ -398,7 +398,11 @@ def test_a_word_deep_inside_a_bracket_group_is_not_a_level():
             "Uncaught Error: Call to undefined function mysql_connect()",
         ),
         ("[22-Nov-2026 10:00:02 UTC] PHP Parse error:  syntax error, unexpected token", "CRITICAL", None),
-        ("[22-Nov-2026 10:00:03 Europe/Paris] PHP Recoverable fatal error:  Object could not be converted", "ERROR", None),
+        (
+            "[22-Nov-2026 10:00:03 Europe/Paris] PHP Recoverable fatal error:  Object could not be converted",
+            "ERROR",
+            None,
+        ),
         ("PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted", "CRITICAL", None),  # CLI, stderr
         ("PHP Warning:  Undefined variable $total in /app/cart.php on line 14", "WARNING", None),
         ("[22-Nov-2026 10:00:04 UTC] PHP Deprecated:  Creation of dynamic property", "INFO", None),
@@ -418,9 +422,15 @@ def test_php_is_a_level_only_in_its_place():
 @pytest.mark.parametrize(
     ("line", "level"),
     [
-        ("2026-11-22T10:00:01.123456789Z stderr F 2026-11-22 10:00:01,123 ERROR [main] c.a.App: payment failed", "ERROR"),
+        (
+            "2026-11-22T10:00:01.123456789Z stderr F 2026-11-22 10:00:01,123 ERROR [main] c.a.App: payment failed",
+            "ERROR",
+        ),
         ('2026-11-22T10:00:03.123456789Z stdout F {"level":"error","msg":"boom","ts":1700647203.1}', "ERROR"),
-        ("2026-11-22T10:00:02.123456789+01:00 stderr F I1122 10:00:02.123456       1 main.go:42] error budget ok", "INFO"),
+        (
+            "2026-11-22T10:00:02.123456789+01:00 stderr F I1122 10:00:02.123456       1 main.go:42] error budget ok",
+            "INFO",
+        ),
         ("2026-11-22T10:00:04.000000000Z stdout P W1122 10:00:04.000000       1 x.go:1] partial line", "WARNING"),
     ],
 )
@@ -454,10 +464,15 @@ def test_the_level_of_an_object_the_record_talks_about_is_not_its_own(line):
             "node_warning",
             "[DEP0005] DeprecationWarning: Buffer() is deprecated",
         ),
-        ("(node:42) MaxListenersExceededWarning: Possible EventEmitter memory leak detected.", "WARNING", "node_warning", None),
+        (
+            "(node:42) MaxListenersExceededWarning: Possible EventEmitter memory leak detected.",
+            "WARNING",
+            "node_warning",
+            None,
+        ),
         ("(node:7) Warning: Closing file descriptor 3 on garbage collection", "WARNING", "node_warning", None),
         ("npm ERR! code ELIFECYCLE", "ERROR", "npm", "code ELIFECYCLE"),
-        ("npm error Missing script: \"start\"", "ERROR", "npm", None),
+        ('npm error Missing script: "start"', "ERROR", "npm", None),
         ("npm WARN deprecated inflight@1.0.6: This module is not supported", "WARNING", "npm", None),
         ("npm notice New minor version of npm available! 10.2.3 -> 10.2.4", "INFO", "npm", None),
         ("npm timing command:install Completed in 812ms", "DEBUG", "npm", None),
@@ -477,9 +492,13 @@ def test_node_and_npm_words_elsewhere_are_not_levels():
 @pytest.mark.parametrize(
     ("line", "level", "rule"),
     [
-        ('at=error code=H12 desc="Request timeout" method=GET path="/" dyno=web.1 service=30000ms status=503', "ERROR", "logfmt"),
+        (
+            'at=error code=H12 desc="Request timeout" method=GET path="/" dyno=web.1 service=30000ms status=503',
+            "ERROR",
+            "logfmt",
+        ),
         ('at=info method=GET path="/error" host=orders.herokuapp.com status=500 bytes=1543', "INFO", "logfmt"),
-        ("at=warning code=H81 desc=\"Blank app\"", "WARNING", "logfmt"),
+        ('at=warning code=H81 desc="Blank app"', "WARNING", "logfmt"),
         ("=ERROR REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
         ("=CRASH REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
         ("=WARNING REPORT==== 22-Nov-2026::10:00:02 ===", "WARNING", "erlang_report"),

@@ -250,7 +250,7 @@ def test_a_blank_line_a_container_printed_is_not_a_skipped_log_event():
         "java.lang.Throwable",
         "Exception: boom",  # Python's raise Exception("boom")
         "System.Exception: boom",  # .NET
-        "psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint \"orders_pkey\"",
+        'psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint "orders_pkey"',
         "django.core.exceptions.ImproperlyConfigured: SECRET_KEY must not be empty",
         "StopIteration",
     ],
@@ -273,7 +273,7 @@ def test_a_multi_line_log_event_keeps_its_first_line_as_the_message_and_the_rest
     (event,), skipped = transform.to_events(delivery_of([line, "\tat c.a.Next.frame(Next.java:1)"]), received_at=NOW)
     assert skipped == []
     assert event.message == "[http-nio-8080-exec-1] c.a.OrderController: order failed"
-    assert event.stack == "\n".join(JAVA[1:7] + ["\tat c.a.Next.frame(Next.java:1)"])
+    assert event.stack == "\n".join([*JAVA[1:7], "\tat c.a.Next.frame(Next.java:1)"])
 
 
 def test_an_indented_line_with_no_entry_above_has_no_level_of_its_own():
