@@ -253,7 +253,9 @@ def _digit(line: str) -> Line | None:
     m = _CRI.match(line)
     if m is not None:
         inner = line[m.end() :].strip(_NOT_TEXT)
-        return (_json(inner) if inner[:1] == "{" else _text(inner)) if inner else None
+        if not inner or _CRI.match(inner) is not None:  # unwrapped once: a prefix inside one is no container's
+            return None
+        return _json(inner) if inner[:1] == "{" else _text(inner)
     m = _LOGCAT.match(line)
     if m is not None:
         return Line(LETTERS[m.group(1)], line[m.end() :], {}, None, "logcat")

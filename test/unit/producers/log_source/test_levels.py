@@ -511,3 +511,8 @@ def test_heroku_router_and_erlang_report_headers(line, level, rule):
 
 def test_at_is_a_level_key_only_first():
     assert levels.parse("attempt=3 at=error msg=x") is None
+
+
+def test_cri_prefixes_are_unwrapped_once_not_recursively():
+    line = "2026-11-22T10:00:00Z stdout F " * 9_000 + "ERROR boom"  # 270 KB of prefixes
+    assert levels.parse(line) is None
