@@ -52,6 +52,9 @@ _EXCEPTION_LINE = re.compile(
     r"|[A-Z]?\w*(?:Error|Exception|Warning|Throwable)(?::|$)|KeyboardInterrupt$|SystemExit\b|StopIteration\b"
 ).match
 _PROBE_TIME = "2026-01-01T00:00:00+00:00"
+# What the schema refuses in a message (PostgreSQL text cannot hold a NUL, UTF-8 no lone surrogate): replaced by
+# U+FFFD in the message of an error report, rather than losing the report.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class BadDelivery(Exception):
@@ -159,10 +162,13 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
         # the header's line is the message, the lines below it the stack, as if they had come one by one.
         text, _, trace = text.partition("\n")
         text, trace = text.rstrip(), trace.rstrip() or None
+    text, replaced = _UNSTORABLE.subn("\ufffd", text)
     message, message_bytes = _clip(text, events.MAX_MESSAGE_BYTES)
     log_fields = {"log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": entry.log_id}
     if message_bytes:
         log_fields["log_message_bytes"] = message_bytes
+    if replaced:
+        log_fields["log_message_replaced"] = replaced
     stack_parts = ([trace] if trace else []) + ([line.stack] if line.stack else []) + entry.more
     stack = "\n".join(stack_parts) if stack_parts else None
     if stack is not None:

@@ -72,11 +72,10 @@ def test_log_events_that_cannot_become_events_are_skipped_with_a_reason():
         ],
     )
     found, skipped = transform.to_events(delivery, received_at=NOW)
-    assert found == []
+    assert [e.message for e in found] == ["nul \ufffd inside"]  # the report kept, the NUL replaced
     assert [s["reason"] for s in skipped] == [
         "log event timestamp is not an integer",
         "log event without an id or a message",
-        "message contains a NUL character, which PostgreSQL text cannot store",
     ]
 
 
@@ -292,3 +291,20 @@ def test_a_right_aligned_level_starts_a_new_entry_not_a_continuation():
         ("WARNING", "handler: retrying in 2s", None),
         ("WARNING", "low disk", "\tat x.Y"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"level": "error", "msg": "bad \\u0000 byte"}', "bad \ufffd byte"),
+        ('{"level": "error", "msg": "half \\ud800 a pair"}', "half \ufffd a pair"),
+        (
+            "2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: raw \udcff\udcfe bytes",
+            "[main] c.a.Foo: raw \ufffd\ufffd bytes",
+        ),
+    ],
+)
+def test_an_error_report_whose_message_the_schema_refuses_is_kept_with_the_characters_replaced(line, message):
+    (event,), skipped = transform.to_events(delivery_of([line]), received_at=NOW)
+    assert skipped == [] and event.message == message
+    assert event.context["log_message_replaced"] == message.count("\ufffd")
