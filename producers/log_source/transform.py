@@ -208,6 +208,16 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
 _PADDED_HEADER = re.compile(r"[ \t]++([A-Z]{3,9})[ \t:]").match
 
 
+def _docker_text(line: str) -> str | None:
+    """The text line inside Docker's json-file wrapping (``{"log": "\\tat ...\\n", "stream": ...}``), or None."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    inner = obj.get("log") if isinstance(obj, dict) else None
+    return inner.rstrip("\r\n") if isinstance(inner, str) else None
+
+
 def _is_continuation(line: str) -> bool:
     if not line:
         return True
@@ -233,6 +243,12 @@ def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
                 skipped.append((index, {"id": log_id, "reason": "log event without an id or a message"}))
                 current = None
                 continue
+            if current is not None and line.startswith('{"log":'):
+                # An agent that tails Docker's files unparsed wraps every line of a trace in its own JSON.
+                inner = _docker_text(line)
+                if inner is not None and _is_continuation(inner):
+                    current.more.append(inner.rstrip())
+                    continue
             if _is_continuation(line):
                 if current is not None:
                     current.more.append(line.rstrip())

@@ -308,3 +308,19 @@ def test_an_error_report_whose_message_the_schema_refuses_is_kept_with_the_chara
     (event,), skipped = transform.to_events(delivery_of([line]), received_at=NOW)
     assert skipped == [] and event.message == message
     assert event.context["log_message_replaced"] == message.count("\ufffd")
+
+
+def test_a_trace_wrapped_line_by_line_in_dockers_json_joins_the_entry_above():
+    lines = [
+        '{"log":"2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: boom\\n","stream":"stderr"}',
+        '{"log":"java.lang.IllegalStateException: no stock\\n","stream":"stderr"}',
+        '{"log":"\\tat c.a.Stock.take(Stock.java:31)\\n","stream":"stderr"}',
+        '{"log":"\\n","stream":"stderr"}',
+        '{"log":"2026-11-22 10:00:01,000 INFO [main] c.a.Foo: ok\\n","stream":"stdout"}',
+        '{"log":"\\tat c.a.Other.frame(Other.java:1)\\n","stream":"stdout"}',
+    ]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == []
+    assert [(e.message, e.stack) for e in found] == [
+        ("[main] c.a.Foo: boom", "java.lang.IllegalStateException: no stock\n\tat c.a.Stock.take(Stock.java:31)\n")
+    ]
