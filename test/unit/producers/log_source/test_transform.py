@@ -324,3 +324,21 @@ def test_a_trace_wrapped_line_by_line_in_dockers_json_joins_the_entry_above():
     assert [(e.message, e.stack) for e in found] == [
         ("[main] c.a.Foo: boom", "java.lang.IllegalStateException: no stock\n\tat c.a.Stock.take(Stock.java:31)\n")
     ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a.A" + "a" * 262_144 + "!",  # a qualified name that never ends in ":" (the exception-line check)
+        "E" * 262_144 + "!",
+        "\x1b[" * 131_072,  # unterminated colour codes
+        "2026-11-22T10:00:00Z stdout F " * 9_000,
+        '{"log":"' + "\\t" * 131_072,  # a Docker line that never closes, under an entry
+    ],
+)
+def test_hostile_lines_cost_linear_time_through_convert(line):
+    import time
+
+    start = time.perf_counter()
+    found, _ = transform.to_events(delivery_of(["ERROR boom", line]), received_at=NOW)
+    assert time.perf_counter() - start < 0.5 and len(found) == 1
