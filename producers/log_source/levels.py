@@ -27,13 +27,18 @@ RANK = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 
 # Every spelling of a level, upper-cased, and the schema level it means.
 LEVEL_WORDS: dict[str, str] = {
-    **dict.fromkeys(("TRACE", "TRC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"),
+    **dict.fromkeys(
+        ("TRACE", "TRC", "TRAC", "VERBOSE", "VRB", "FINEST", "FINER", "FINE", "DEBUG", "DBG", "DEBU"), "DEBUG"
+    ),
     **dict.fromkeys([f"TRACE{n}" for n in range(1, 9)], "DEBUG"),  # httpd 2.4's trace1 ... trace8
     **dict.fromkeys(("INFO", "INF", "INFORMATION", "NOTICE", "NOTE", "CONFIG"), "INFO"),
     **dict.fromkeys(("WARN", "WARNING", "WRN"), "WARNING"),
-    **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE"), "ERROR"),
-    **dict.fromkeys(("CRITICAL", "CRIT", "FATAL", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC"), "CRITICAL"),
+    **dict.fromkeys(("ERROR", "ERR", "ERRO", "SEVERE", "DPANIC"), "ERROR"),  # zap's dpanic: panics in development only
+    **dict.fromkeys(
+        ("CRITICAL", "CRIT", "FATAL", "FATA", "FTL", "EMERG", "EMERGENCY", "ALERT", "PANIC", "PANI"), "CRITICAL"
+    ),
 }
+# logrus's TTY format cuts every level to four letters: TRAC DEBU INFO WARN ERRO FATA PANI.
 # One-letter levels (Android logcat, glog/klog, Ruby's Logger): A is logcat's "assert".
 LETTERS = {"V": "DEBUG", "D": "DEBUG", "I": "INFO", "W": "WARNING", "E": "ERROR", "F": "CRITICAL", "A": "CRITICAL"}
 # MongoDB's severities: F, E, W, I, D1-D5.
@@ -55,6 +60,19 @@ def _word(token: str, loose: bool) -> str | None:
     if token.isupper():
         return LEVEL_WORDS.get(token)
     return LEVEL_WORDS.get(token.upper()) if loose else None
+
+
+# ANSI escape sequences: CSI ("\x1b[31m", "\x1b[0;39m", "\x1b[38;5;196m", "\x1b[K") and the two-character ones.
+# Container logs are full of them: a logger that colours its level when it thinks it writes to a terminal.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*+[ -/]*+[@-~]|[@-Z\\-_])")
+# What may precede the first character of a line and is no part of it: a byte-order mark, the NULs that
+# copytruncate leaves at the start of a log file, blanks.
+_NOT_TEXT = " \t\r\n\v\f\x00\ufeff"
+
+
+def _plain(text: str) -> str:
+    """``text`` without its ANSI escape sequences."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
 
 
 def _rest(line: str, pos: int) -> str:
@@ -88,9 +106,16 @@ _KEYED = re.compile(r"(?:level|lvl|severity|loglevel)=\"?([A-Za-z]+)(?:[+-]\d+)?
 def _bracket(inner: str) -> str | None:
     """The level inside one bracket group: ``[error]``, ``[core:error]`` (httpd 2.4), ``[10:00:00 WRN]`` (Serilog)."""
     inner = inner.strip()  # "[WARN ]" (Elasticsearch), "[error    ]" (structlog)
-    if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery)
-        head, _, last = inner.rpartition(" ")
-        return _word(last.partition("/")[0], True) if head[:1].isdigit() else None
+    if " " in inner:  # "[10:00:00 WRN]" (Serilog), "[2026-11-22 10:00:10,001: INFO/MainProcess]" (Celery),
+        # "[2026-11-22T10:00:00Z ERROR app::db]" (Rust's env_logger): the first word after the time, last or
+        # followed by one name
+        if not inner[:1].isdigit():
+            return None
+        words = inner.split()
+        for n, word in enumerate(words):
+            if not word[:1].isdigit():
+                return _word(word.partition("/")[0], True) if n >= len(words) - 2 else None
+        return None
     if ":" in inner:
         inner = inner.rpartition(":")[2]
     return _word(inner, True)
@@ -153,6 +178,9 @@ _LAMBDA_TEXT = re.compile(r"\[([A-Z]+)\]\t(?:\S+Z\t[0-9a-fA-F-]{36}\t)?")
 _LAMBDA_TIMEOUT = re.compile(r"\S+Z[ \t][0-9a-fA-F-]{36}[ \t](Task timed out after )")
 # Android logcat threadtime: "03-17 16:13:38.811  1702  2395 W Tag: message".
 _LOGCAT = re.compile(r"\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEFA]) ")
+# A Kubernetes node's container log (CRI): "<RFC 3339 time> stdout|stderr F|P <the line>", as an agent that
+# tails /var/log/containers without the cri parser ships it; the level is the inner line's.
+_CRI = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d) (?:stdout|stderr) [FP] ")
 # Redis: "1:M 22 Nov 2026 10:00:00.123 # message", the mark is the level.
 _REDIS = re.compile(r"\d+:[XCSM] \d{1,2} [A-Z][a-z]{2} \d{4} [\d:.]+ ([.*#-]) ")
 REDIS = {".": "DEBUG", "-": "DEBUG", "*": "INFO", "#": "WARNING"}
@@ -162,6 +190,36 @@ _LOGCAT_BRIEF = re.compile(r"([VDIWEFA])/[^(]*\(\s*\d+\): ")
 _GLOG = re.compile(r"([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [^\]\s]+\] ?")
 # Ruby's Logger (Rails): "E, [2026-11-22T10:00:00.123456 #1234] ERROR -- : message".
 _RAILS = re.compile(r"[DIWEFAU], \[[^\]]*\] +([A-Z]+) -- [^:]*: ?")
+# .NET's simple console formatter (Microsoft.Extensions.Logging): "fail: Category[event id]", the message on
+# the next lines, indented (they join the entry as continuation lines). Its "info:", "warn:" and "crit:" are
+# level words before a colon already (leading_word); these three are spelt only by it.
+_DOTNET = re.compile(r"(trce|dbug|fail): \S")
+DOTNET = {"trce": "DEBUG", "dbug": "DEBUG", "fail": "ERROR"}
+# PHP's error_log: "[22-Nov-2026 10:00:01 UTC] PHP Fatal error:  Uncaught ...", or without the date on stderr.
+# Its levels are phrases; E_ERROR and E_PARSE stop the script (CRITICAL, as Monolog's ErrorHandler maps them).
+_PHP = re.compile(r"(?:\[[^\]\n]{1,64}\] )?PHP ([A-Z][a-z]+(?: [A-Za-z]+){0,2}):[ \t]+")
+PHP = {
+    "Fatal error": "CRITICAL",
+    "Parse error": "CRITICAL",
+    "Recoverable fatal error": "ERROR",
+    "Catchable fatal error": "ERROR",
+    "Warning": "WARNING",
+    "Notice": "INFO",
+    "Deprecated": "INFO",
+    "Strict Standards": "INFO",
+}
+# Node.js's process warnings on stderr: "(node:1234) [DEP0005] DeprecationWarning: ...", "(node:1) Warning: ...".
+_NODE_WARNING = re.compile(r"\(node:\d+\) ((?:\[[A-Z]+\d+\] )?[A-Za-z]*Warning: )")
+# npm's log prefixes ("npm ERR! code ELIFECYCLE" before npm 9, "npm error ..." after), as a container that
+# starts with `npm start` prints them when the app dies.
+_NPM = re.compile(r"npm (ERR!|error|WARN|warn|notice|info|http|verb|timing|sill) ")
+NPM = {"ERR!": "ERROR", "error": "ERROR", "WARN": "WARNING", "warn": "WARNING", "notice": "INFO", "info": "INFO"}
+# Heroku's router and l2met-style lines: "at=error code=H12 desc=\"Request timeout\" ...", "at" first.
+_HEROKU = re.compile(r"at=([a-z]+)(?=[ \t]|$)")
+# Erlang/OTP's report headers (error_logger, and Elixir/RabbitMQ before the logger module):
+# "=ERROR REPORT==== 22-Nov-2026::10:00:03 ===", the report's lines below it.
+_ERLANG_REPORT = re.compile(r"=(ERROR|WARNING|INFO|CRASH|SUPERVISOR|PROGRESS) REPORT====")
+ERLANG = {"ERROR": "ERROR", "CRASH": "ERROR", "SUPERVISOR": "ERROR", "WARNING": "WARNING", "INFO": "INFO"}
 # A level as the first word: "ERROR ...", "WARNING:root:...", "SEVERE: ...", "warn: ..." (.NET), "WARN[0000]" (logrus).
 _LEADING = re.compile(r"([A-Za-z]+)(\[\d+\])?(?::|[ \t]|$)")
 # Classic syslog without a priority: "Nov 22 10:00:00 host app[123]: ...", the level then heads the message.
@@ -177,14 +235,27 @@ _LOGFMT_LEVEL = re.compile(
 _LOGFMT_MSG = re.compile(r"(?:^|[ \t])(?:msg|message)=(?:\"((?:[^\"\\]|\\.)*)\"|(\S+))")
 
 
+def _php(line: str) -> Line | None:
+    m = _PHP.match(line)
+    if m is None or (level := PHP.get(m.group(1))) is None:
+        return None
+    return Line(level, line[m.end() :], {}, None, "php")
+
+
 def _lambda_or_bracket(line: str) -> Line | None:
     m = _LAMBDA_TEXT.match(line)
     if m is not None and (level := LEVEL_WORDS.get(m.group(1))) is not None:
         return Line(level, line[m.end() :], {}, None, "lambda_text")
-    return _scan(line, 0, "bracketed")
+    return _scan(line, 0, "bracketed") or _php(line)
 
 
 def _digit(line: str) -> Line | None:
+    m = _CRI.match(line)
+    if m is not None:
+        inner = line[m.end() :].strip(_NOT_TEXT)
+        if not inner or _CRI.match(inner) is not None:  # unwrapped once: a prefix inside one is no container's
+            return None
+        return _json(inner) if inner[:1] == "{" else _text(inner)
     m = _LOGCAT.match(line)
     if m is not None:
         return Line(LETTERS[m.group(1)], line[m.end() :], {}, None, "logcat")
@@ -213,6 +284,12 @@ def _letter(line: str) -> Line | None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "glog")
     if line[1:2] == "/" and (m := _LOGCAT_BRIEF.match(line)) is not None:
         return Line(LETTERS[first], line[m.end() :], {}, None, "logcat")
+    if first == "n" and (m := _NPM.match(line)) is not None:
+        return Line(NPM.get(m.group(1), "DEBUG"), line[m.end() :], {}, None, "npm")
+    if first == "P" and line.startswith("PHP "):
+        return _php(line)
+    if first in "tdf" and (m := _DOTNET.match(line)) is not None:
+        return Line(DOTNET[m.group(1)], line[m.end(1) + 2 :], {}, None, "dotnet_console")
     m = _LEADING.match(line)
     if m is not None:
         word = m.group(1)
@@ -220,6 +297,10 @@ def _letter(line: str) -> Line | None:
         level = _word(word, loose)
         if level is not None:
             return Line(level, _rest(line, m.end()), {}, None, "leading_word")
+    if first == "a" and (m := _HEROKU.match(line)) is not None:
+        level = LEVEL_WORDS.get(m.group(1).upper())
+        if level is not None:
+            return Line(level, line[m.end() :].lstrip(), {}, None, "logfmt")
     if _LOGFMT_START.match(line):
         return _logfmt(line)
     m = _SYSLOG_TEXT.match(line)
@@ -260,6 +341,7 @@ _JSON_LEVEL_KEYS = (
     "loglevel",
     "Level",
     "LEVEL",
+    "LogLevel",  # .NET's JSON console formatter
     "Severity",
     "SEVERITY",
     "SeverityText",
@@ -267,6 +349,9 @@ _JSON_LEVEL_KEYS = (
     "severityText",
     "@l",  # Serilog's compact JSON
 )
+# The objects one level down that hold the record's own level: ECS's nested form {"log": {"level": ...}}. Any
+# other object's "level" or "severity" is a field of what the record talks about ({"job": {"level": "error"}}).
+_LEVEL_CONTAINERS = ("log",)
 _LAMBDA_PLATFORM_FAILED = frozenset(("platform.runtimeDone", "platform.report", "platform.initRuntimeDone"))
 _JSON_NUMBER_KEYS = ("severity_number", "SeverityNumber", "severityNumber")  # OpenTelemetry, 1-24
 _JSON_PRIORITY_KEYS = ("PRIORITY", "priority", "syslog.severity")  # systemd journal: syslog severity 0-7
@@ -287,7 +372,7 @@ _OTEL = ("DEBUG",) * 8 + ("INFO",) * 4 + ("WARNING",) * 4 + ("ERROR",) * 4 + ("C
 
 
 def _numeric(key: str, value: Any) -> str | None:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # "²" is a digit int() refuses
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         return None
@@ -299,6 +384,19 @@ def _numeric(key: str, value: Any) -> str | None:
     if 10 <= value <= 60 and value % 10 == 0:
         return ("DEBUG", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")[value // 10 - 1]
     return None
+
+
+_OFFSET = re.compile(r"([A-Z]+)[+-][0-9]{1,2}").fullmatch
+
+
+def _json_word(value: str) -> str | None:
+    """The level a JSON string value names: ``"warn"``, a coloured ``"\x1b[31merror\x1b[39m"`` (winston's
+    colorize before json), slog's levels between the named ones (``"WARN+2"``, ``"DEBUG-4"``)."""
+    word = _plain(value).strip().upper()
+    level = LEVEL_WORDS.get(word)
+    if level is None and (offset := _OFFSET(word)) is not None:
+        level = LEVEL_WORDS.get(offset.group(1))
+    return level
 
 
 def _json_level(obj: dict[str, Any]) -> tuple[str, str] | None:
@@ -314,7 +412,7 @@ def _json_level(obj: dict[str, Any]) -> tuple[str, str] | None:
     for key in _JSON_LEVEL_KEYS:
         if key in obj:
             value = obj[key]
-            level = LEVEL_WORDS.get(value.strip().upper()) if isinstance(value, str) else _numeric(key, value)
+            level = _json_word(value) if isinstance(value, str) else _numeric(key, value)
             if level is not None:
                 return level, key
     for key in (*_JSON_NUMBER_KEYS, *_JSON_PRIORITY_KEYS):
@@ -340,7 +438,8 @@ def _json(line: str) -> Line | None:
     if not isinstance(obj, dict):
         return None
     found = _json_level(obj)
-    if found is None and obj.get("type") in _LAMBDA_PLATFORM_FAILED:
+    kind = obj.get("type")
+    if found is None and isinstance(kind, str) and kind in _LAMBDA_PLATFORM_FAILED:
         # Lambda's JSON platform events: an invocation that ended in an error or a timeout.
         record = obj.get("record")
         if isinstance(record, dict) and record.get("status") in ("error", "failure", "timeout"):
@@ -348,14 +447,16 @@ def _json(line: str) -> Line | None:
             return Line("ERROR", f"{obj['type']}: {record['status']}", extra, None, "lambda_platform")
     nested = None
     if found is None:
-        for key, value in obj.items():
+        for key in _LEVEL_CONTAINERS:
+            value = obj.get(key)
             if isinstance(value, dict) and (found := _json_level(value)) is not None:
                 nested = key
                 break
     if found is None:
         inner = obj.get("log")  # Docker's json-file driver: {"log": "<the text line>", "stream": ..., "time": ...}
-        if isinstance(inner, str) and inner[:1] not in ("{", ""):
-            text = _text(inner.rstrip("\n"))
+        inner = inner.strip() if isinstance(inner, str) else ""  # "\n": a blank line the container printed
+        if inner[:1] not in ("{", ""):
+            text = _text(inner)
             if text is not None:
                 extra = {k: v for k, v in obj.items() if k != "log"}
                 return Line(text.level, text.message, extra, text.stack, "json")
@@ -409,6 +510,10 @@ def _text(line: str) -> Line | None:
         return _priority(line)
     if first.isalpha():
         return _letter(line)
+    if first == "=" and (m := _ERLANG_REPORT.match(line)) is not None:
+        return Line(ERLANG.get(m.group(1), "INFO"), line[m.end() :].strip(" ="), {}, None, "erlang_report")
+    if first == "(" and (m := _NODE_WARNING.match(line)) is not None:
+        return Line("WARNING", line[m.start(1) :], {}, None, "node_warning")
     return None
 
 
@@ -417,7 +522,7 @@ def parse(line: str) -> Line | None:
 
     JSON that nests past the interpreter's recursion limit raises RecursionError: the caller decides.
     """
-    line = line.strip()
+    line = _plain(line).strip(_NOT_TEXT)
     if not line:
         return None
     if line[0] == "{":

@@ -43,12 +43,18 @@ _CONTINUATION = re.compile(
     r"|During handling of the above exception|The above exception was the direct cause"
 ).match
 # The exception line right under a header or inside a trace: "java.lang.IllegalStateException: boom",
-# "KeyError: 'customer_id'".
+# "KeyError: 'customer_id'", the base classes ("java.lang.Exception", Python's "Exception: boom", .NET's
+# "System.Exception"), and a qualified class of any name ("psycopg2.errors.UniqueViolation: ...",
+# "django.core.exceptions.ImproperlyConfigured"); a qualified name needs a small letter in its last part,
+# so Monolog's "app.ERROR:" stays a header.
 _EXCEPTION_LINE = re.compile(
-    r"(?:[A-Za-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)(?::|$)"
-    r"|[A-Z]\w*(?:Error|Exception|Warning)(?::|$)|KeyboardInterrupt$|SystemExit\b"
+    r"(?:[A-Za-z_$][\w$]*+\.)++[A-Z](?=[\w$]*[a-z])[\w$]*+(?::|$)"
+    r"|[A-Z]?\w*(?:Error|Exception|Warning|Throwable)(?::|$)|KeyboardInterrupt$|SystemExit\b|StopIteration\b"
 ).match
 _PROBE_TIME = "2026-01-01T00:00:00+00:00"
+# What the schema refuses in a message (PostgreSQL text cannot hold a NUL, UTF-8 no lone surrogate): replaced by
+# U+FFFD in the message of an error report, rather than losing the report.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class BadDelivery(Exception):
@@ -150,11 +156,20 @@ def _stack_ok(stack: str) -> bool:
 def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[events.ErrorEvent, int]:
     """The error event of one entry and how many of its extra fields were left out; InvalidEvent if none can be."""
     line = entry.line
-    message, message_bytes = _clip(line.message, events.MAX_MESSAGE_BYTES)
+    text, trace = line.message, None
+    if line.rule != "json" and "\n" in text:
+        # One log event of many lines (the agent's multi_line_start_pattern joined a header and its trace):
+        # the header's line is the message, the lines below it the stack, as if they had come one by one.
+        text, _, trace = text.partition("\n")
+        text, trace = text.rstrip(), trace.rstrip() or None
+    text, replaced = _UNSTORABLE.subn("\ufffd", text)
+    message, message_bytes = _clip(text, events.MAX_MESSAGE_BYTES)
     log_fields = {"log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": entry.log_id}
     if message_bytes:
         log_fields["log_message_bytes"] = message_bytes
-    stack_parts = ([line.stack] if line.stack else []) + entry.more
+    if replaced:
+        log_fields["log_message_replaced"] = replaced
+    stack_parts = ([trace] if trace else []) + ([line.stack] if line.stack else []) + entry.more
     stack = "\n".join(stack_parts) if stack_parts else None
     if stack is not None:
         stack, stack_bytes = _clip(stack, events.MAX_STACK_BYTES)
@@ -188,8 +203,28 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
             raise refused from None
 
 
+# A header whose level is right-aligned, so the line starts with blanks: tracing's " WARN app: ..." (Rust, often
+# without the time on Lambda), Python's "%(levelname)8s". A frame or a trace line never starts so.
+_PADDED_HEADER = re.compile(r"[ \t]++([A-Z]{3,9})[ \t:]").match
+
+
+def _docker_text(line: str) -> str | None:
+    """The text line inside Docker's json-file wrapping (``{"log": "\\tat ...\\n", "stream": ...}``), or None."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    inner = obj.get("log") if isinstance(obj, dict) else None
+    return inner.rstrip("\r\n") if isinstance(inner, str) else None
+
+
 def _is_continuation(line: str) -> bool:
-    return not line or _CONTINUATION(line) is not None or _EXCEPTION_LINE(line) is not None
+    if not line:
+        return True
+    padded = _PADDED_HEADER(line)
+    if padded is not None and padded.group(1) in levels.LEVEL_WORDS:
+        return False
+    return _CONTINUATION(line) is not None or _EXCEPTION_LINE(line) is not None
 
 
 def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
@@ -208,9 +243,18 @@ def convert(delivery: Delivery, *, received_at: datetime) -> Outcome:
                 skipped.append((index, {"id": log_id, "reason": "log event without an id or a message"}))
                 current = None
                 continue
-            if current is not None and _is_continuation(line):
-                current.more.append(line.rstrip())
-                continue
+            if current is not None and line.startswith('{"log":'):
+                # An agent that tails Docker's files unparsed wraps every line of a trace in its own JSON.
+                inner = _docker_text(line)
+                if inner is not None and _is_continuation(inner):
+                    current.more.append(inner.rstrip())
+                    continue
+            if _is_continuation(line):
+                if current is not None:
+                    current.more.append(line.rstrip())
+                    continue
+                if _CONTINUATION(line) is not None:
+                    continue  # an indented or "at ..." line with nothing above it: no level of its own
             current = None
             parsed = levels.parse(line)
             if parsed is None or RANK[parsed.level] < RANK[MIN_LEVEL]:

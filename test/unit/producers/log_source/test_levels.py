@@ -294,3 +294,225 @@ def test_the_one_step_header_match_agrees_with_the_token_scanner(monkeypatch):
     fast = [levels.parse(line) for line in lines]
     monkeypatch.setattr(levels, "_COMMON", lambda line, pos: None)
     assert [levels.parse(line) for line in lines] == fast
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"log":"\\n","stream":"stdout","time":"2026-11-22T10:00:00.000000000Z"}',  # Docker: a blank line printed
+        '{"log":"  \\r\\n","stream":"stderr"}',
+        '{"type":["a"],"msg":"x"}',  # a "type" that cannot be a Lambda platform event's
+        '{"type":{"name":"order"},"msg":"x"}',
+        '{"PRIORITY":"\u00b3","MESSAGE":"x"}',  # a digit int() refuses
+        '{"severity_number":"\u00b2","body":"x"}',
+    ],
+)
+def test_json_lines_without_a_level_are_none_and_never_raise(line):
+    assert levels.parse(line) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message"),
+    [
+        # Spring Boot's console pattern on a terminal (docker run -t, Kubernetes with tty: true)
+        (
+            "\x1b[2m2026-11-22T10:00:06.200+01:00\x1b[0;39m \x1b[31mERROR\x1b[0;39m \x1b[35m12345\x1b[0;39m "
+            "\x1b[2m---\x1b[0;39m \x1b[2m[main]\x1b[0;39m \x1b[36mo.s.boot.SpringApplication\x1b[0;39m "
+            "\x1b[2m:\x1b[0;39m Application run failed",
+            "ERROR",
+            "12345 --- [main] o.s.boot.SpringApplication : Application run failed",
+        ),
+        ("\x1b[33mWARNING\x1b[0m:  StatReload detected changes", "WARNING", "StatReload detected changes"),  # uvicorn
+        ("\x1b[31mERRO\x1b[0m[0003] failed to connect", "ERROR", "failed to connect"),  # logrus on a TTY
+        ("\x1b[90m10:04AM\x1b[0m \x1b[31mERR\x1b[0m db unavailable", "ERROR", "db unavailable"),  # zerolog console
+        ("\x1b[38;5;196mERROR\x1b[0m payment failed", "ERROR", "payment failed"),  # 256 colours
+        ("\x1b[2m2026-11-22T10:00:05Z\x1b[0m \x1b[33m WARN\x1b[0m \x1b[2mapp::pool\x1b[0m: full", "WARNING", None),
+        ('{"level":"\\u001b[31merror\\u001b[39m","message":"no redis"}', "ERROR", "no redis"),  # winston colorize+json
+        ("\x1b[32mINFO\x1b[0m:     Started server process", "INFO", None),
+        # a byte-order mark, and the NULs copytruncate leaves at the start of a rotated file
+        ("\ufeff2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: first line", "ERROR", "[main] c.a.Foo: first line"),
+        ("\x00\x00\x00\x002026-11-22 10:00:00,125 ERROR [main] c.a.Foo: truncated", "ERROR", None),
+        # slog's JSON handler names the levels between the named ones "WARN+2", "ERROR-4", as its text handler does
+        ('{"time":"2026-11-22T10:00:02Z","level":"WARN+2","msg":"quota"}', "WARNING", "quota"),
+        ('{"time":"2026-11-22T10:00:02Z","level":"DEBUG-4","msg":"verbose"}', "DEBUG", "verbose"),
+    ],
+)
+def test_colour_codes_byte_order_marks_and_nuls_do_not_hide_the_level(line, level, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+    assert message is None or parsed.message == message
+    assert "\x1b" not in parsed.message
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule"),
+    [
+        ("fail: Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware[1]", "ERROR", "dotnet_console"),
+        ("crit: Microsoft.AspNetCore.Server.Kestrel[0]", "CRITICAL", "leading_word"),
+        ("dbug: Microsoft.AspNetCore.Hosting.Diagnostics[1]", "DEBUG", "dotnet_console"),
+        ("trce: Microsoft.AspNetCore.Routing.Matching.DfaMatcher[1001]", "DEBUG", "dotnet_console"),
+        ('{"EventId":1,"LogLevel":"Error","Category":"Orders.Api","Message":"unhandled","State":{}}', "ERROR", "json"),
+        ('{"EventId":0,"LogLevel":"Critical","Category":"Kestrel","Message":"Unable to start"}', "CRITICAL", "json"),
+        ("FATA[0005] cannot open database", "CRITICAL", "leading_word"),  # logrus TTY, four letters
+        ("PANI[0006] invariant violated", "CRITICAL", "leading_word"),
+        ("TRAC[0000] entered", "DEBUG", "leading_word"),
+        ('{"level":"dpanic","ts":1700647203.1,"caller":"x/x.go:1","msg":"invariant broken"}', "ERROR", "json"),
+        ("2026-11-22T10:00:00.000+0100\tDPANIC\tx/x.go:1\tinvariant broken", "ERROR", "timestamp_first"),
+    ],
+)
+def test_level_spellings_of_dotnet_logrus_and_zap(line, level, rule):
+    assert found(line) == (level, rule)
+
+
+def test_dotnet_console_words_are_levels_only_with_their_colon():
+    assert found("fail: Orders.Api[0]") == ("ERROR", "dotnet_console")
+    assert found("failed: to open the file") is None
+    assert found("fail to open the file") is None
+    assert found("info: error budget ok") == ("INFO", "leading_word")
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("[2026-11-22T10:00:01Z ERROR orders::db] connection failed: Connection refused", "ERROR"),  # env_logger
+        ("[2026-11-22T10:00:02Z WARN  orders::cache] cache miss ratio 0.61", "WARNING"),
+        ("[2026-11-22T10:00:00Z INFO  orders] starting", "INFO"),
+        ("[2026-11-22 10:00:00 +0000] [1] [ERROR] Worker (pid:7) was sent SIGKILL!", "ERROR"),  # gunicorn, unchanged
+        ("[10:00:00 ERR] An unhandled exception has occurred", "ERROR"),  # Serilog, unchanged
+    ],
+)
+def test_a_level_after_the_time_inside_one_bracket_group(line, level):
+    assert found(line) == (level, "bracketed")
+
+
+def test_a_word_deep_inside_a_bracket_group_is_not_a_level():
+    assert levels.parse("[2026-11-22 10:00:00 error handler for orders] started") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "message"),
+    [
+        (
+            "[22-Nov-2026 10:00:01 UTC] PHP Fatal error:  Uncaught Error: Call to undefined function mysql_connect()",
+            "CRITICAL",
+            "Uncaught Error: Call to undefined function mysql_connect()",
+        ),
+        ("[22-Nov-2026 10:00:02 UTC] PHP Parse error:  syntax error, unexpected token", "CRITICAL", None),
+        (
+            "[22-Nov-2026 10:00:03 Europe/Paris] PHP Recoverable fatal error:  Object could not be converted",
+            "ERROR",
+            None,
+        ),
+        ("PHP Fatal error:  Allowed memory size of 134217728 bytes exhausted", "CRITICAL", None),  # CLI, stderr
+        ("PHP Warning:  Undefined variable $total in /app/cart.php on line 14", "WARNING", None),
+        ("[22-Nov-2026 10:00:04 UTC] PHP Deprecated:  Creation of dynamic property", "INFO", None),
+    ],
+)
+def test_php_error_log_phrases(line, level, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+    assert message is None or parsed.message == message
+
+
+def test_php_is_a_level_only_in_its_place():
+    assert levels.parse("PHP is great: really") is None
+    assert levels.parse("[22-Nov-2026 10:00:04 UTC] PHP Unknown thing:  x") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        (
+            "2026-11-22T10:00:01.123456789Z stderr F 2026-11-22 10:00:01,123 ERROR [main] c.a.App: payment failed",
+            "ERROR",
+        ),
+        ('2026-11-22T10:00:03.123456789Z stdout F {"level":"error","msg":"boom","ts":1700647203.1}', "ERROR"),
+        (
+            "2026-11-22T10:00:02.123456789+01:00 stderr F I1122 10:00:02.123456       1 main.go:42] error budget ok",
+            "INFO",
+        ),
+        ("2026-11-22T10:00:04.000000000Z stdout P W1122 10:00:04.000000       1 x.go:1] partial line", "WARNING"),
+    ],
+)
+def test_a_kubernetes_cri_line_has_its_inner_lines_level(line, level):
+    parsed = levels.parse(line)
+    assert parsed is not None and parsed.level == level
+
+
+def test_an_empty_cri_line_has_no_level():
+    assert levels.parse("2026-11-22T10:00:04.000000000Z stdout F ") is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"job":{"level":"error","retries":0},"msg":"job summary"}',
+        '{"msg":"ticket opened","ticket":{"id":7,"severity":"critical"}}',
+        '{"alert":{"labels":{"severity":"critical"}},"message":"notified"}',
+    ],
+)
+def test_the_level_of_an_object_the_record_talks_about_is_not_its_own(line):
+    assert levels.parse(line) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule", "message"),
+    [
+        (
+            "(node:1) [DEP0005] DeprecationWarning: Buffer() is deprecated",
+            "WARNING",
+            "node_warning",
+            "[DEP0005] DeprecationWarning: Buffer() is deprecated",
+        ),
+        (
+            "(node:42) MaxListenersExceededWarning: Possible EventEmitter memory leak detected.",
+            "WARNING",
+            "node_warning",
+            None,
+        ),
+        ("(node:7) Warning: Closing file descriptor 3 on garbage collection", "WARNING", "node_warning", None),
+        ("npm ERR! code ELIFECYCLE", "ERROR", "npm", "code ELIFECYCLE"),
+        ('npm error Missing script: "start"', "ERROR", "npm", None),
+        ("npm WARN deprecated inflight@1.0.6: This module is not supported", "WARNING", "npm", None),
+        ("npm notice New minor version of npm available! 10.2.3 -> 10.2.4", "INFO", "npm", None),
+        ("npm timing command:install Completed in 812ms", "DEBUG", "npm", None),
+    ],
+)
+def test_node_process_warnings_and_npm_prefixes(line, level, rule, message):
+    parsed = levels.parse(line)
+    assert parsed is not None and (parsed.level, parsed.rule) == (level, rule)
+    assert message is None or parsed.message == message
+
+
+def test_node_and_npm_words_elsewhere_are_not_levels():
+    assert levels.parse("(node:1) listening on 3000") is None
+    assert levels.parse("npm install finished with errors") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "level", "rule"),
+    [
+        (
+            'at=error code=H12 desc="Request timeout" method=GET path="/" dyno=web.1 service=30000ms status=503',
+            "ERROR",
+            "logfmt",
+        ),
+        ('at=info method=GET path="/error" host=orders.herokuapp.com status=500 bytes=1543', "INFO", "logfmt"),
+        ('at=warning code=H81 desc="Blank app"', "WARNING", "logfmt"),
+        ("=ERROR REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
+        ("=CRASH REPORT==== 22-Nov-2026::10:00:03 ===", "ERROR", "erlang_report"),
+        ("=WARNING REPORT==== 22-Nov-2026::10:00:02 ===", "WARNING", "erlang_report"),
+        ("=PROGRESS REPORT==== 22-Nov-2026::10:00:01 ===", "INFO", "erlang_report"),
+    ],
+)
+def test_heroku_router_and_erlang_report_headers(line, level, rule):
+    assert found(line) == (level, rule)
+
+
+def test_at_is_a_level_key_only_first():
+    assert levels.parse("attempt=3 at=error msg=x") is None
+
+
+def test_cri_prefixes_are_unwrapped_once_not_recursively():
+    line = "2026-11-22T10:00:00Z stdout F " * 9_000 + "ERROR boom"  # 270 KB of prefixes
+    assert levels.parse(line) is None

@@ -72,11 +72,10 @@ def test_log_events_that_cannot_become_events_are_skipped_with_a_reason():
         ],
     )
     found, skipped = transform.to_events(delivery, received_at=NOW)
-    assert found == []
+    assert [e.message for e in found] == ["nul \ufffd inside"]  # the report kept, the NUL replaced
     assert [s["reason"] for s in skipped] == [
         "log event timestamp is not an integer",
         "log event without an id or a message",
-        "message contains a NUL character, which PostgreSQL text cannot store",
     ]
 
 
@@ -230,3 +229,116 @@ def test_the_timestamp_first_fixture():
         ("ERROR", "failed to list *v1.Pod: pods is forbidden"),
     ]
     assert found[0].stack.count("\n") == 2 and found[2].context["table"] == "orders"
+
+
+def test_a_blank_line_a_container_printed_is_not_a_skipped_log_event():
+    lines = [
+        '{"log":"2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: boom\\n","stream":"stderr"}',
+        '{"log":"\\n","stream":"stdout","time":"2026-11-22T10:00:00.000000000Z"}',
+        '{"type":["not","a","platform","event"],"msg":"x"}',
+    ]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == [] and [e.message for e in found] == ["[main] c.a.Foo: boom"]
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        "java.lang.Exception: boom",  # the base classes themselves: no prefix before "Exception"
+        "java.lang.Error: boom",
+        "java.lang.Throwable",
+        "Exception: boom",  # Python's raise Exception("boom")
+        "System.Exception: boom",  # .NET
+        'psycopg2.errors.UniqueViolation: duplicate key value violates unique constraint "orders_pkey"',
+        "django.core.exceptions.ImproperlyConfigured: SECRET_KEY must not be empty",
+        "StopIteration",
+    ],
+)
+def test_the_exception_line_under_a_header_joins_its_stack(exception):
+    lines = ["2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: failed", exception, "\tat c.a.Foo.run(Foo.java:1)"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == [] and [(e.message, e.stack) for e in found] == [("[main] c.a.Foo: failed", "\n".join(lines[1:]))]
+
+
+def test_a_capitalised_level_after_a_dot_is_not_an_exception_line():
+    lines = ["2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: failed", "app.ERROR: a second report", "\tat a.B"]
+    found, _ = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert found[0].stack is None
+
+
+def test_a_multi_line_log_event_keeps_its_first_line_as_the_message_and_the_rest_as_the_stack():
+    # The CloudWatch agent's multi_line_start_pattern sends a header and its trace as one log event.
+    line = "\n".join(JAVA[:7]) + "\r\n"
+    (event,), skipped = transform.to_events(delivery_of([line, "\tat c.a.Next.frame(Next.java:1)"]), received_at=NOW)
+    assert skipped == []
+    assert event.message == "[http-nio-8080-exec-1] c.a.OrderController: order failed"
+    assert event.stack == "\n".join([*JAVA[1:7], "\tat c.a.Next.frame(Next.java:1)"])
+
+
+def test_an_indented_line_with_no_entry_above_has_no_level_of_its_own():
+    # pino-pretty prints an INFO line's error object below it; a multi-line INFO message arrives line by line
+    lines = ["[10:00:00.123] INFO (1234): retried", "    err: {", '      "type": "Error",', "  ERROR_COUNT=0", "    }"]
+    assert transform.to_events(delivery_of(lines), received_at=NOW) == ([], [])
+
+
+def test_a_right_aligned_level_starts_a_new_entry_not_a_continuation():
+    # tracing (Rust) pads its levels to five characters: " INFO", " WARN", "ERROR"; Python's %(levelname)8s too
+    lines = ["ERROR handler: payment failed", " WARN handler: retrying in 2s", "   WARNING low disk", "\tat x.Y"]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == []
+    assert [(e.level, e.message, e.stack) for e in found] == [
+        ("ERROR", "handler: payment failed", None),
+        ("WARNING", "handler: retrying in 2s", None),
+        ("WARNING", "low disk", "\tat x.Y"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"level": "error", "msg": "bad \\u0000 byte"}', "bad \ufffd byte"),
+        ('{"level": "error", "msg": "half \\ud800 a pair"}', "half \ufffd a pair"),
+        (
+            "2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: raw \udcff\udcfe bytes",
+            "[main] c.a.Foo: raw \ufffd\ufffd bytes",
+        ),
+    ],
+)
+def test_an_error_report_whose_message_the_schema_refuses_is_kept_with_the_characters_replaced(line, message):
+    (event,), skipped = transform.to_events(delivery_of([line]), received_at=NOW)
+    assert skipped == [] and event.message == message
+    assert event.context["log_message_replaced"] == message.count("\ufffd")
+
+
+def test_a_trace_wrapped_line_by_line_in_dockers_json_joins_the_entry_above():
+    lines = [
+        '{"log":"2026-11-22 10:00:00,123 ERROR [main] c.a.Foo: boom\\n","stream":"stderr"}',
+        '{"log":"java.lang.IllegalStateException: no stock\\n","stream":"stderr"}',
+        '{"log":"\\tat c.a.Stock.take(Stock.java:31)\\n","stream":"stderr"}',
+        '{"log":"\\n","stream":"stderr"}',
+        '{"log":"2026-11-22 10:00:01,000 INFO [main] c.a.Foo: ok\\n","stream":"stdout"}',
+        '{"log":"\\tat c.a.Other.frame(Other.java:1)\\n","stream":"stdout"}',
+    ]
+    found, skipped = transform.to_events(delivery_of(lines), received_at=NOW)
+    assert skipped == []
+    assert [(e.message, e.stack) for e in found] == [
+        ("[main] c.a.Foo: boom", "java.lang.IllegalStateException: no stock\n\tat c.a.Stock.take(Stock.java:31)\n")
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "a.A" + "a" * 262_144 + "!",  # a qualified name that never ends in ":" (the exception-line check)
+        "E" * 262_144 + "!",
+        "\x1b[" * 131_072,  # unterminated colour codes
+        "2026-11-22T10:00:00Z stdout F " * 9_000,
+        '{"log":"' + "\\t" * 131_072,  # a Docker line that never closes, under an entry
+    ],
+)
+def test_hostile_lines_cost_linear_time_through_convert(line):
+    import time
+
+    start = time.perf_counter()
+    found, _ = transform.to_events(delivery_of(["ERROR boom", line]), received_at=NOW)
+    assert time.perf_counter() - start < 0.5 and len(found) == 1
