@@ -159,6 +159,14 @@ class Database:
                 raise _Transient(e, rolled_back=False) from e
             # The server is there and refused the statement (a timeout, a cancel): not a lost connection.
             raise DatabaseError(f"PostgreSQL failed mid-transaction: {_first_line(e)}") from e
+        except psycopg2.DatabaseError as e:
+            # libpq can report a server that went away mid-query as a plain DatabaseError ("server closed the
+            # connection unexpectedly"), with no SQLSTATE: the server refused nothing, the connection is not to
+            # be trusted. An error with a SQLSTATE (bad data, a constraint) is the server's answer: the caller's.
+            if conn.closed or e.pgcode is None:
+                self.close()
+                raise _Transient(e, rolled_back=False) from e
+            raise
 
 
 _BASE_BACKOFF_S = 0.1

@@ -251,6 +251,7 @@ def ca_bundle_url() -> Iterator[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the three jobs, each a fresh checkout's setup, run in turn: minutes on a busy machine
 def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_url: str) -> None:
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH, and the check job's terraform validate needs it")

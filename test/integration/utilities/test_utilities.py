@@ -332,3 +332,20 @@ def test_qa_cycle_reset_send_read_back(local_stack, produce, mapping, reset_tabl
     mapping.drain()
     rows = read_table({"table": "errors"}, None)["rows"]
     assert sorted(r["event_id"] for r in rows) == sorted(accepted)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["backend killed", "server restarted"])
+def test_a_utility_whose_connection_died_between_invocations_reconnects(read_table, filled, local_stack, restart):
+    """A warm read_table whose connection died (a failover, a restart, an idle limit): the next invocation
+    opens a new one. libpq reports some of these deaths as a plain DatabaseError, not an OperationalError."""
+    assert read_table({"table": "errors", "limit": 5}, None)["statusCode"] == 200  # warm
+    if restart:
+        local_stack.postgres.stop(mode="immediate")
+        local_stack.postgres.start()
+    else:
+        with filled.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'event-pipeline' AND pid <> pg_backend_pid()"
+            )
+    assert read_table({"table": "errors", "limit": 5}, None)["statusCode"] == 200

@@ -84,6 +84,22 @@ def test_secret_keywords_carry_the_settings_tls():
 # --------------------------------------------------------------------------- RDS IAM authentication
 
 
+def _fresh_aws_clients():
+    """shared.aws keeps one botocore session and its clients per process, with the credentials they found first:
+    a test that sets its own must not be handed a client an earlier test (the local stack's) built."""
+    from shared import aws
+
+    aws._client.cache_clear()
+    aws._session.cache_clear()
+
+
+@pytest.fixture
+def fresh_aws_clients():
+    _fresh_aws_clients()
+    yield
+    _fresh_aws_clients()
+
+
 def _iam_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -103,7 +119,7 @@ def _iam_settings(tmp_path, monkeypatch):
     return config.load(database=True, environ=env)
 
 
-def test_iam_password_is_a_token_signed_by_botocore_per_connection(tmp_path, monkeypatch):
+def test_iam_password_is_a_token_signed_by_botocore_per_connection(tmp_path, monkeypatch, fresh_aws_clients):
     settings = _iam_settings(tmp_path, monkeypatch)
     assert settings.database is not None
     calls = []
