@@ -165,6 +165,8 @@ locals {
       # Behind the proxy the login roles log in to PostgreSQL with their passwords (the
       # proxy's secrets), so they must not be switched to IAM logins (rds_iam).
       k == "migrate" && var.create_database && var.database_iam_auth && !local.db_proxy ? { DATABASE_IAM_LOGINS = "1" } : {},
+      # ...instead migrate gives each login role the password in the proxy's secret for it.
+      k == "migrate" && local.db_proxy && var.database_iam_auth ? { DATABASE_LOGIN_SECRETS = jsonencode(module.database.login_secret_arns) } : {},
     )
   }
 }
@@ -265,7 +267,10 @@ module "function" {
 
   write_stream_arns  = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
   publish_topic_arns = [for topic in values(try(each.value.topic_env, {})) : aws_sns_topic.this[topic].arn]
-  secret_arns        = each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : []
+  secret_arns = concat(
+    each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : [],
+    each.key == "migrate" && local.db_proxy ? values(module.database.login_secret_arns) : [],
+  )
   database_connect_arns = local.iam_login[each.key] ? [
     "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.db_proxy ? module.database.proxy_resource_id : module.database.db_resource_id}/${try(each.value.db_user, "")}"
   ] : []

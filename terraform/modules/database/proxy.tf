@@ -14,6 +14,7 @@ locals {
 }
 
 resource "aws_security_group" "proxy" {
+  #checkov:skip=CKV2_AWS_5:Attached to aws_db_proxy.this (vpc_security_group_ids) below; checkov's graph does not count RDS Proxy as a resource a group attaches to.
   count = local.proxy ? 1 : 0
 
   name        = "${var.name}-proxy"
