@@ -221,3 +221,46 @@ def test_login_passwords_for_the_proxy_are_stored_as_verifiers_and_end_iam_login
             cur.execute("ALTER ROLE error_sink PASSWORD NULL")
             cur.execute("ALTER ROLE read_table PASSWORD NULL")
             cur.execute("DROP ROLE rds_iam")
+
+
+def test_migrate_sets_login_passwords_from_the_proxys_secrets(local_stack, db):
+    import boto3
+
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=local_stack.endpoint_url,
+        region_name=local_stack.env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arns = {
+        role: secrets.create_secret(
+            Name=f"test-db-login-{role}-{uuid.uuid4().hex[:8]}",
+            SecretString=json.dumps({"username": role, "password": f"{role}-{'x' * 30}"}),
+        )["ARN"]
+        for role in ("error_sink", "reset_table")
+    }
+
+    def migrate(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "local", "invoke", "migrate", "{}"],
+            cwd=ROOT, env={**os.environ, **local_stack.env, **env}, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    try:
+        out = migrate(DATABASE_LOGIN_SECRETS=json.dumps(arns))
+        assert out.returncode == 0, out.stderr
+        reply = json.loads(out.stdout[out.stdout.rfind("\n{\n") + 1 :])
+        assert reply["password_logins"] == ["error_sink", "reset_table"]
+        with db.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$4096:%' ORDER BY 1")
+            assert [r[0] for r in cur.fetchall()] == ["error_sink", "reset_table"]
+        # One way only: IAM logins and proxy passwords exclude each other.
+        refused = migrate(DATABASE_LOGIN_SECRETS=json.dumps(arns), DATABASE_IAM_LOGINS="1")
+        assert refused.returncode != 0
+        assert "cannot be combined with DATABASE_IAM_LOGINS=1" in refused.stdout + refused.stderr
+    finally:
+        with db.cursor() as cur:
+            cur.execute("ALTER ROLE error_sink PASSWORD NULL")
+            cur.execute("ALTER ROLE reset_table PASSWORD NULL")
