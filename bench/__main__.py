@@ -22,7 +22,7 @@ from bench.report import Figure, table
 
 __all__ = ["SECTIONS", "main"]
 
-SECTIONS = ("consumer", "scale", "deagg", "producer", "loglevels", "coldstart", "zips", "pipeline")
+SECTIONS = ("consumer", "scale", "deagg", "producer", "loglevels", "coldstart", "zips", "pipeline", "cost")
 
 
 def _say(message: str) -> None:
@@ -120,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         if run("pipeline"):
             _say("local pipeline (moto + event source mapping emulator)")
             figures += pipeline.run(postgres.url, n=n)
+        if run("cost"):
+            _say("cost per million events (the consumer and producer timed again, with the price constants)")
+            from bench import cost
+
+            figures += cost.run(postgres.url, n=n, repeats=repeats)
     finally:
         postgres.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -146,9 +146,11 @@ locals {
     }
   }
 
-  # Where the database is, for every database function; how each logs in depends on its db_user.
+  # Where the database is, for every database function (its proxy when there is one); how
+  # each logs in depends on its db_user.
+  db_proxy = var.db_proxy && var.create_database
   database_location_env = var.create_database ? {
-    DATABASE_HOST = module.database.db_instance_address
+    DATABASE_HOST = local.db_proxy ? module.database.proxy_endpoint : module.database.db_instance_address
     DATABASE_NAME = module.database.db_name
     DATABASE_PORT = tostring(module.database.db_instance_port)
   } : {}
@@ -160,7 +162,11 @@ locals {
       local.database_location_env,
       local.iam_login[k] ? { DATABASE_IAM_AUTH = "1", DATABASE_USER = try(f.db_user, "") } : {},
       !local.iam_login[k] && var.create_database ? { DATABASE_SECRET_ARN = module.database.master_user_secret_arn } : {},
-      k == "migrate" && var.create_database && var.database_iam_auth ? { DATABASE_IAM_LOGINS = "1" } : {},
+      # Behind the proxy the login roles log in to PostgreSQL with their passwords (the
+      # proxy's secrets), so they must not be switched to IAM logins (rds_iam).
+      k == "migrate" && var.create_database && var.database_iam_auth && !local.db_proxy ? { DATABASE_IAM_LOGINS = "1" } : {},
+      # ...instead migrate gives each login role the password in the proxy's secret for it.
+      k == "migrate" && local.db_proxy && var.database_iam_auth ? { DATABASE_LOGIN_SECRETS = jsonencode(module.database.login_secret_arns) } : {},
     )
   }
 }
@@ -213,6 +219,10 @@ module "database" {
   create_secrets_manager_endpoint = var.create_secrets_manager_endpoint
   iam_database_authentication     = var.database_iam_auth
 
+  create_proxy                  = var.db_proxy
+  proxy_login_users             = sort(distinct([for k, f in local.functions : try(f.db_user, "") if local.iam_login[k]]))
+  proxy_max_connections_percent = var.db_proxy_max_connections_percent
+
   instance_class          = var.db_instance_class
   allocated_storage       = var.db_allocated_storage
   max_allocated_storage   = var.db_max_allocated_storage
@@ -241,7 +251,7 @@ module "function" {
   memory_size   = each.value.memory_size
   timeout       = each.value.timeout
 
-  reserved_concurrency  = lookup(var.reserved_concurrency, each.key, -1)
+  reserved_concurrency  = local.reserved_concurrency[each.key] # connections.tf
   log_retention_days    = var.log_retention_days
   json_logging          = var.enable_lambda_logging_config
   application_log_level = var.application_log_level
@@ -257,9 +267,12 @@ module "function" {
 
   write_stream_arns  = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
   publish_topic_arns = [for topic in values(try(each.value.topic_env, {})) : aws_sns_topic.this[topic].arn]
-  secret_arns        = each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : []
+  secret_arns = concat(
+    each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : [],
+    each.key == "migrate" && local.db_proxy ? values(module.database.login_secret_arns) : [],
+  )
   database_connect_arns = local.iam_login[each.key] ? [
-    "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${module.database.db_resource_id}/${try(each.value.db_user, "")}"
+    "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.db_proxy ? module.database.proxy_resource_id : module.database.db_resource_id}/${try(each.value.db_user, "")}"
   ] : []
 
   vpc = each.value.database ? {

@@ -289,3 +289,47 @@ variable "alarm_throttles_threshold" {
   type        = number
   default     = 0
 }
+
+################################################################################
+# Database connections: RDS Proxy and the connection budget (connections.tf)
+################################################################################
+
+variable "db_proxy" {
+  description = "Put an RDS Proxy (TLS required, IAM auth for the login roles) between the database functions and the instance. The connection budget is then the proxy's pool."
+  type        = bool
+  default     = true
+}
+
+variable "db_proxy_max_connections_percent" {
+  description = "The proxy's pool as a percentage of the instance's max_connections; the rest stays for operators' direct sessions and RDS's own."
+  type        = number
+  default     = 90
+}
+
+variable "db_max_connections" {
+  description = "The instance's max_connections, when known (SHOW max_connections) or set in a parameter group; null: computed from the instance class (connections.tf)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.db_max_connections == null || try(var.db_max_connections >= 10, false)
+    error_message = "db_max_connections must be null or at least 10."
+  }
+}
+
+variable "db_connection_reserve" {
+  description = "Without a proxy: connections of max_connections kept free of the functions (superuser-reserved, operators, monitoring)."
+  type        = number
+  default     = 10
+}
+
+variable "stream_on_demand_shards" {
+  description = "ON_DEMAND streams: the shard count that the consumers' reserved concurrency and the connection budget plan for (Terraform cannot know it). PROVISIONED streams use stream_shard_count."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.stream_on_demand_shards >= 1 && floor(var.stream_on_demand_shards) == var.stream_on_demand_shards
+    error_message = "stream_on_demand_shards must be a whole number of at least 1."
+  }
+}

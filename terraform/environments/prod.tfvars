@@ -5,17 +5,26 @@ stage = "prod"
 stream_mode            = "ON_DEMAND"
 stream_shard_count     = 1 # unused in ON_DEMAND mode
 stream_retention_hours = 168
+# The shards the consumers' reserved concurrency and the connection budget plan for
+# (docs/capacity.md: about where the database, not the stream, becomes the limit).
+# Raise it when the stream grows past it: the throttles alarm of error_sink says so.
+stream_on_demand_shards = 32
 
-# reset_table refuses to run in production; 0 also stops Lambda from invoking it.
+# reset_table refuses to run in production; 0 also stops Lambda from invoking it. The
+# stream consumers (error_sink, error_alert) are not listed: theirs is shards x
+# parallelization factor (connections.tf), so it grows with the stream.
 reserved_concurrency = {
-  error_source = 100
-  log_source   = 20
-  error_sink   = 20
-  error_alert  = 10
-  migrate      = 1
-  read_table   = 2
-  reset_table  = 0
+  error_source           = 100
+  log_source             = 20
+  migrate                = 1
+  read_table             = 2
+  reset_table            = 0
+  reprocess_dead_letters = 1
 }
+
+# The database functions reach PostgreSQL through an RDS Proxy (TLS, IAM auth); the
+# connection budget is its pool, db_proxy_max_connections_percent of max_connections.
+db_proxy = true
 
 # error_alert: errors from one source in one 60 s window (per shard) that raise an alert.
 # Production alerts only on a burst, not on the background error rate.

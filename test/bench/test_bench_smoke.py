@@ -26,6 +26,9 @@ FIGURES = [
     "zip",
     "local pipeline throughput",
     "local pipeline bottleneck",
+    "cost per million events: Lambda x86_64",
+    "cost per million events: Kinesis on-demand",
+    "cost per million events: RDS Proxy",
 ]
 
 

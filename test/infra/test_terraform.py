@@ -432,10 +432,15 @@ def test_functions_are_wired_to_streams_and_vpc(rehearsal: Rehearsal) -> None:
         vpc = lam.get_function(FunctionName=names[name])["Configuration"]["VpcConfig"]
         assert len(vpc["SubnetIds"]) >= 2, f"{name} is not in the private subnets"
         assert vpc["SecurityGroupIds"], f"{name} has no security group"
+    shards = int(tfvars_value(QA_TFVARS, "stream_shard_count"))  # qa's stream is PROVISIONED
+    # A stream consumer's reserved concurrency is shards x parallelization factor (connections.tf).
+    expected = {"log_source": int(tfvars_value(QA_TFVARS, "log_source")), "error_alert": shards * 1}
     for name in ("log_source", "error_alert"):  # no database: outside the VPC, like error_source
         config = lam.get_function(FunctionName=names[name])
         assert not config["Configuration"].get("VpcConfig", {}).get("SubnetIds"), f"{name} should not be in the VPC"
-        assert config["Concurrency"]["ReservedConcurrentExecutions"] == int(tfvars_value(QA_TFVARS, name))
+        assert config["Concurrency"]["ReservedConcurrentExecutions"] == expected[name]
+    sink = lam.get_function(FunctionName=names["error_sink"])
+    assert sink["Concurrency"]["ReservedConcurrentExecutions"] == shards * 2
 
 
 def environment(rehearsal: Rehearsal, name: str) -> dict[str, str]:

@@ -192,3 +192,75 @@ def test_migrate_grants_iam_login_when_the_settings_ask(local_stack, db):
     finally:
         with db.cursor() as cur:
             cur.execute("DROP ROLE rds_iam")
+
+
+def test_login_passwords_for_the_proxy_are_stored_as_verifiers_and_end_iam_logins(local_stack, db):
+    # Behind RDS Proxy a login role logs in to PostgreSQL with the password in its secret: migrate stores it as a
+    # SCRAM verifier (never the password) and takes rds_iam away, which would refuse password logins.
+    with db.cursor() as cur:
+        cur.execute("CREATE ROLE rds_iam NOLOGIN")
+        try:
+            assert migrations.grant_iam_login(cur) == ["error_sink", "read_table", "reset_table"]
+            assert migrations.set_login_passwords(cur, {"error_sink": "a" * 40, "read_table": "b" * 40}) == [
+                "error_sink",
+                "read_table",
+            ]
+            cur.execute(
+                "SELECT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member"
+                " WHERE a.roleid = 'rds_iam'::regrole ORDER BY 1"
+            )
+            assert [r[0] for r in cur.fetchall()] == ["reset_table"]
+            cur.execute("SELECT rolname, rolpassword FROM pg_authid WHERE rolname IN ('error_sink', 'read_table')")
+            stored = dict(cur.fetchall())
+            assert all(v.startswith("SCRAM-SHA-256$4096:") for v in stored.values()), stored
+            assert "a" * 40 not in stored["error_sink"]
+            with pytest.raises(ValueError, match="not login roles: pipeline_admin"):
+                migrations.set_login_passwords(cur, {"pipeline_admin": "c" * 40})
+        finally:
+            cur.execute("REVOKE rds_iam FROM reset_table")
+            cur.execute("ALTER ROLE error_sink PASSWORD NULL")
+            cur.execute("ALTER ROLE read_table PASSWORD NULL")
+            cur.execute("DROP ROLE rds_iam")
+
+
+def test_migrate_sets_login_passwords_from_the_proxys_secrets(local_stack, db):
+    import boto3
+
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=local_stack.endpoint_url,
+        region_name=local_stack.env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    arns = {
+        role: secrets.create_secret(
+            Name=f"test-db-login-{role}-{uuid.uuid4().hex[:8]}",
+            SecretString=json.dumps({"username": role, "password": f"{role}-{'x' * 30}"}),
+        )["ARN"]
+        for role in ("error_sink", "reset_table")
+    }
+
+    def migrate(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "local", "invoke", "migrate", "{}"],
+            cwd=ROOT, env={**os.environ, **local_stack.env, **env}, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    try:
+        out = migrate(DATABASE_LOGIN_SECRETS=json.dumps(arns))
+        assert out.returncode == 0, out.stderr
+        reply = json.loads(out.stdout[out.stdout.rfind("\n{\n") + 1 :])
+        assert reply["password_logins"] == ["error_sink", "reset_table"]
+        with db.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_authid WHERE rolpassword LIKE 'SCRAM-SHA-256$4096:%' ORDER BY 1")
+            assert [r[0] for r in cur.fetchall()] == ["error_sink", "reset_table"]
+        # One way only: IAM logins and proxy passwords exclude each other.
+        refused = migrate(DATABASE_LOGIN_SECRETS=json.dumps(arns), DATABASE_IAM_LOGINS="1")
+        assert refused.returncode != 0
+        assert "cannot be combined with DATABASE_IAM_LOGINS=1" in refused.stdout + refused.stderr
+    finally:
+        with db.cursor() as cur:
+            cur.execute("ALTER ROLE error_sink PASSWORD NULL")
+            cur.execute("ALTER ROLE reset_table PASSWORD NULL")

@@ -145,17 +145,19 @@ resource "aws_security_group" "functions" {
   tags = merge(var.tags, { Name = "${var.name}-functions" })
 }
 
+# With a proxy, only the proxy reaches the database: functions -> proxy -> database. (The
+# description is kept as first written: changing it would replace the group.)
 resource "aws_security_group" "database" {
   name        = "${var.name}-database"
   description = "PostgreSQL, reachable only from the functions security group"
   vpc_id      = local.vpc_id
 
   ingress {
-    description     = "PostgreSQL from the functions"
+    description     = local.proxy ? "PostgreSQL from the RDS Proxy" : "PostgreSQL from the functions"
     protocol        = "tcp"
     from_port       = var.port
     to_port         = var.port
-    security_groups = [aws_security_group.functions.id]
+    security_groups = local.proxy ? [aws_security_group.proxy[0].id] : [aws_security_group.functions.id]
   }
 
   tags = merge(var.tags, { Name = "${var.name}-database" })

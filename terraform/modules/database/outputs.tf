@@ -52,3 +52,23 @@ output "iam_database_authentication" {
   description = "Whether the instance accepts RDS IAM auth tokens."
   value       = var.iam_database_authentication
 }
+
+output "proxy_endpoint" {
+  description = "Host name of the RDS Proxy, or null without one."
+  value       = try(aws_db_proxy.this[0].endpoint, null)
+}
+
+output "proxy_resource_id" {
+  description = "The proxy's resource id (prx-...), the part of an rds-db:connect ARN naming the proxy; null without one."
+  value       = try(element(split(":", aws_db_proxy.this[0].arn), 6), null)
+}
+
+output "proxy_security_group_id" {
+  description = "Security group of the RDS Proxy, or null without one."
+  value       = try(aws_security_group.proxy[0].id, null)
+}
+
+output "login_secret_arns" {
+  description = "Secrets Manager ARNs of the login roles' passwords (the proxy's logins), by role; empty without a proxy."
+  value       = { for k, s in aws_secretsmanager_secret.login : k => s.arn }
+}

@@ -184,3 +184,53 @@ variable "performance_insights_retention_days" {
   type        = number
   default     = 7
 }
+
+################################################################################
+# RDS Proxy
+################################################################################
+
+variable "create_proxy" {
+  description = "Put an RDS Proxy (TLS required) in front of the instance; the database then admits only the proxy. Needs create_instance."
+  type        = bool
+  default     = false
+}
+
+variable "proxy_login_users" {
+  description = "Login roles that reach the database through the proxy with an IAM auth token: each gets a secret with a generated password (the proxy's login to PostgreSQL)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for u in var.proxy_login_users : can(regex("^[a-z_][a-z0-9_]*$", u))])
+    error_message = "proxy_login_users must be PostgreSQL role names (lower case letters, digits, underscores)."
+  }
+}
+
+variable "login_password_version" {
+  description = "Version of the login roles' generated passwords: bump it to generate new ones (then run migrate, which sets them)."
+  type        = number
+  default     = 1
+}
+
+variable "proxy_max_connections_percent" {
+  description = "The proxy's pool: at most this percentage of the instance's max_connections (1 to 100)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.proxy_max_connections_percent >= 1 && var.proxy_max_connections_percent <= 100
+    error_message = "proxy_max_connections_percent must be between 1 and 100."
+  }
+}
+
+variable "proxy_connection_borrow_timeout" {
+  description = "Seconds a client waits for a pooled connection when every one is busy (0 to 3600)."
+  type        = number
+  default     = 30
+}
+
+variable "proxy_idle_client_timeout" {
+  description = "Seconds an idle client connection stays open at the proxy (a warm Lambda keeps its connection)."
+  type        = number
+  default     = 1800
+}
