@@ -15,6 +15,7 @@ reserved_concurrency = {
   migrate      = 1
   read_table   = 2
   reset_table  = 2
+  maintain     = 1
 }
 
 # error_alert: errors from one source in one 60 s window (per shard) that raise an alert.
@@ -24,6 +25,9 @@ alert_threshold = 5
 # Log groups feeding log_source, e.g.
 #   "/aws/lambda/checkout-api" = { filter_pattern = "?ERROR ?WARN ?CRITICAL" }
 log_subscriptions = {}
+
+# Days of errors and dead letters kept (maintain drops older days daily).
+retention_days = 14
 
 log_retention_days    = 14
 application_log_level = "DEBUG"
