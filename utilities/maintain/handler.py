@@ -21,7 +21,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     # config.load(retention=True) refuses to start without a retention; the planner refuses one under a day.
     done = partitions.maintain(DB, today=datetime.now(UTC).date(), retention_days=CONFIG.retention_days or 0)
     LOG.info("maintenance done", extra={"maintenance": done})
-    if done["busy"]:
-        # Raised after everything else was done, so Lambda counts an error and the asynchronous retry runs it again.
-        raise RuntimeError(f"maintenance incomplete, a lock was not free for: {', '.join(done['busy'])}")
+    if done["busy"] or done["failed"]:
+        # Raised after everything else was done, so Lambda counts an error (alarmed) and its asynchronous retry
+        # runs it again.
+        steps = [f"{step} (lock not free)" for step in done["busy"]] + done["failed"]
+        raise RuntimeError(f"maintenance incomplete: {'; '.join(steps)}")
     return {"statusCode": 200, **done}

@@ -123,14 +123,18 @@ def _delete_older(database: db.Database, table: str, column: str, by: str, befor
             return total
 
 
-def _step(database: db.Database, work: Callable[[Any], Any]) -> tuple[bool, Any]:
-    """Run one step; (False, None) when its lock was not free in time (the next run does it)."""
+def _step(database: db.Database, work: Callable[[Any], Any]) -> tuple[str | None, Any]:
+    """Run one step: (None, its result), ("busy", None) when its lock was not free in time (the next run does it),
+    or (PostgreSQL's reason, None) when PostgreSQL refused it (a partition made by hand over that day, say). The
+    other steps go on either way; an unreachable database is raised."""
     try:
-        return True, database.run(work)
+        return None, database.run(work)
     except db.DatabaseError as e:
         if isinstance(e.__cause__, psycopg2.errors.LockNotAvailable):
-            return False, None
+            return "busy", None
         raise
+    except psycopg2.Error as e:
+        return (str(e).strip().splitlines() or [type(e).__name__])[0], None
 
 
 def maintain(
@@ -138,19 +142,26 @@ def maintain(
 ) -> dict[str, Any]:
     """Create the partitions the plan wants, drop the expired ones, delete the default partition's and
     dead_letters' rows older than the retention. Returns what was done; ``busy`` lists the steps left to the next
-    run because a lock was not free."""
+    run because a lock was not free, ``failed`` those PostgreSQL refused, with its reason."""
     plan = transform.plan(today, retention_days, database.run(existing), ahead_days=ahead_days)
-    created, dropped, busy, moved = [], [], [], 0
+    created, dropped, busy, failed, moved = [], [], [], [], 0
     for partition in plan.create:
-        ok, n = _step(database, lambda cur, p=partition: _create(cur, p))
-        if ok:
+        problem, n = _step(database, lambda cur, p=partition: _create(cur, p))
+        if problem is None:
             created.append(partition.name)
             moved += n
-        else:
+        elif problem == "busy":
             busy.append(f"create {partition.name}")
+        else:
+            failed.append(f"create {partition.name}: {problem}")
     for name in plan.drop:
-        ok, _ = _step(database, lambda cur, n=name: _drop(cur, n))
-        (dropped if ok else busy).append(name if ok else f"drop {name}")
+        problem, _ = _step(database, lambda cur, n=name: _drop(cur, n))
+        if problem is None:
+            dropped.append(name)
+        elif problem == "busy":
+            busy.append(f"drop {name}")
+        else:
+            failed.append(f"drop {name}: {problem}")
     default_deleted = 0
     if transform.DEFAULT_PARTITION in database.run(existing):
         default_deleted = _delete_older(database, transform.DEFAULT_PARTITION, "occurred_at", "ctid", plan.cutoff)
@@ -164,4 +175,5 @@ def maintain(
         "deadLettersDeleted": dead_deleted,
         "leftAlone": list(plan.left_alone),
         "busy": busy,
+        "failed": failed,
     }

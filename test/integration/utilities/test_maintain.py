@@ -3,6 +3,10 @@ filling and dropping daily partitions with an injected today."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -12,6 +16,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from local.stack import ROOT
 from shared import db as shared_db
 from shared import migrations, sink
 from shared.config import DatabaseSettings
@@ -201,7 +206,7 @@ def test_maintain_creates_ahead_drops_past_the_retention_and_keeps_duplicates_ou
     assert done["created"] == [f"errors_p2030{d}" for d in ("0529", "0530", "0531", "0601", "0602", "0603")]
     assert done["dropped"] == migrated and f"errors_p{_day(0):%Y%m%d}" in migrated  # this week's, oldest first
     assert done["rowsMoved"] == 2 and done["defaultRowsDeleted"] == 2 and done["deadLettersDeleted"] == 1
-    assert done["busy"] == [] and done["leftAlone"] == []
+    assert done["busy"] == done["failed"] == done["leftAlone"] == []
     stored = _stored(conn)
     assert sorted(stored) == [kept["event_id"], waiting["event_id"]]  # in retention: kept; the rest gone
     assert stored[kept["event_id"]][3] == "errors_p20300529"
@@ -227,6 +232,21 @@ def test_maintain_leaves_partitions_it_did_not_name_alone(fresh):
     done = _run_maintain(url, date(2030, 6, 1), retention_days=1, ahead_days=0)
     assert done["leftAlone"] == ["errors_archive"]
     assert "errors_archive" in _partitions(conn)
+
+
+def test_a_day_pg_refuses_is_reported_and_the_other_days_are_made(fresh):
+    _, url, conn = fresh
+    _migrate(url)
+    with conn.cursor() as cur:  # by hand, over two of the days maintain would create
+        cur.execute(
+            "CREATE TABLE errors_manual PARTITION OF errors"
+            " FOR VALUES FROM ('2030-05-31+00') TO ('2030-06-01 12:00+00')"
+        )
+    done = _run_maintain(url, date(2030, 6, 2), retention_days=2, ahead_days=0)
+    assert done["created"] == ["errors_p20300602"]
+    assert [f.split(":")[0] for f in done["failed"]] == ["create errors_p20300531", "create errors_p20300601"]
+    assert "overlap" in done["failed"][0]
+    assert done["leftAlone"] == ["errors_manual"] and done["busy"] == []
 
 
 def test_maintain_reports_a_busy_table_and_does_the_rest(fresh):
@@ -258,3 +278,17 @@ def test_the_consumer_skips_a_resent_event_in_its_day_partition(local_stack, sin
         reply = sink(kinesis_event([("k", wire(event))], first_seq=100 + duplicates), None)
         assert reply["duplicatesSkipped"] == duplicates and reply["rowsWritten"] == 1 - duplicates
     assert [v[3] for v in _stored(db).values()] == [f"errors_p{_day(-1):%Y%m%d}"]
+
+
+def test_python_m_local_maintain_runs_the_handler_on_the_stack(local_stack, db):
+    # The stack ran maintain at start: today's partition and the week ahead exist, so a run today has nothing to do.
+    env = {**os.environ, **local_stack.env}
+    out = subprocess.run(
+        [sys.executable, "-m", "local", "maintain"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    reply = json.loads(out.stdout[out.stdout.rfind("\n{\n") + 1 :])
+    assert reply["statusCode"] == 200 and reply["created"] == [] and reply["busy"] == reply["failed"] == []
+    expected_cutoff = datetime.combine(datetime.now(UTC).date() - timedelta(days=30), datetime.min.time(), UTC)
+    assert reply["cutoff"] == expected_cutoff.isoformat()
+    assert {f"errors_p{_day(n):%Y%m%d}" for n in range(-30, 8)} <= set(_partitions(db))
