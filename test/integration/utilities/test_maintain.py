@@ -309,3 +309,21 @@ def test_two_events_sharing_an_id_but_not_occurred_at_are_both_kept_and_paged(lo
     rest = read_table({"table": "errors", "limit": 1, "after": page["next"]}, None)
     assert [r["event_id"] for r in page["rows"] + rest["rows"]] == [first["event_id"]] * 2
     assert [r["occurred_at"] for r in page["rows"] + rest["rows"]] == [_day(-2).isoformat(), _day(0).isoformat()]
+
+
+def test_the_handler_fails_after_the_rest_when_a_day_could_not_be_made(local_stack, fresh):
+    _, url, conn = fresh
+    _migrate(url)
+    day = datetime.now(UTC).date() - timedelta(days=5)  # within the stack's 30 days, not made by the migration
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE errors_manual PARTITION OF errors FOR VALUES FROM (%s) TO (%s)",
+            (f"{day} 06:00+00", f"{day} 07:00+00"),
+        )
+    env = {**os.environ, **local_stack.env, "DATABASE_URL": url}
+    out = subprocess.run(
+        [sys.executable, "-m", "local", "maintain"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode != 0
+    assert f"maintenance incomplete: create errors_p{day:%Y%m%d}: " in out.stderr
+    assert f"errors_p{day - timedelta(days=25):%Y%m%d}" in _partitions(conn)  # the other days were made
