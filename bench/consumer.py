@@ -35,8 +35,10 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
     assert len(plan.rows) == n and not plan.dead_letters, "the benchmark batch must be all valid rows"
     columns = sql.SQL(", ").join(map(sql.Identifier, transform.ERROR_COLUMNS))
     copy_sql = sql.SQL("COPY errors ({}) FROM STDIN").format(columns)
-    insert_sql = sql.SQL("INSERT INTO errors ({}) VALUES ({}) ON CONFLICT (event_id) DO NOTHING").format(
-        columns, sql.SQL(", ").join([sql.Placeholder()] * len(transform.ERROR_COLUMNS))
+    insert_sql = sql.SQL("INSERT INTO errors ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING").format(
+        columns,
+        sql.SQL(", ").join([sql.Placeholder()] * len(transform.ERROR_COLUMNS)),
+        sql.SQL(", ").join(map(sql.Identifier, transform.ERROR_KEY)),
     )
     copy_text = db.copy_text(plan.rows).getvalue()  # COPY's input is prepared before the clock starts
 

@@ -1,12 +1,13 @@
 """CLI of the local stack: ``python -m local {up,demo,invoke,logs}``.
 
-up [--kinesis ENGINE]  start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, run the mappings
+up [--kinesis ENGINE]  start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, maintain, run the mappings
 demo                   all of the above on sample events, print what landed, then stop
 invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
 logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
 redrive FUNCTION       bring back the batches FUNCTION's mapping gave up on (its on-failure queue)
 reprocess              read dead letters again through today's schema; the valid ones move to errors
 replay FUNCTION        deliver a stream to FUNCTION from its start or a time, up to the current tip
+maintain               create the coming days' partitions of errors, drop those past RETENTION_DAYS
 """
 
 from __future__ import annotations
@@ -200,6 +201,14 @@ def invoke(args: argparse.Namespace) -> int:
     text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
     event = json.loads(text)
     result = handler(event, None)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def maintain(args: argparse.Namespace) -> int:
+    """utilities/maintain against the running stack, as its daily schedule runs it on AWS."""
+    _use_stack_settings(args.state_dir)
+    result = load_handler(FUNCTIONS["maintain"])({}, None)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
@@ -401,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--confirm", help="in a production stage, the stage's name")
     rp.add_argument("--dry-run", action="store_true", help="counts by reason; change nothing")
     rp.set_defaults(run=reprocess)
+    sub.add_parser(
+        "maintain", help="create the coming days' partitions of errors, drop those past RETENTION_DAYS"
+    ).set_defaults(run=maintain)
     rl = sub.add_parser("replay", help="deliver a stream to a function from its start or a time, to the tip")
     rl.add_argument("function", help="the reader, e.g. error_sink or a new consumer")
     rl.add_argument("--from", dest="start", required=True, help="trim-horizon, or an ISO 8601 time with a zone")

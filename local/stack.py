@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from local.kinesis_mock import KinesisMock
 from local.moto import MotoServer
 from local.postgres import LocalPostgres
 from shared import migrations
+from shared.config import DatabaseSettings
+from shared.db import Database
 
 __all__ = [
     "ENGINES",
@@ -105,6 +108,8 @@ ENGINES = ("moto", "kinesis-mock")
 ALERT_TOPIC = "alerts.fifo"  # FIFO, so a retried final window invocation cannot publish an alert twice
 ALERT_QUEUE = "alerts.fifo"  # subscribed to the topic, so the alerts can be read back locally
 MOTO_KEY = "test"  # moto accepts any credentials; these are not secrets
+# Days of errors and dead letters the local maintain keeps (RETENTION_DAYS; per stage in Terraform's tfvars).
+LOCAL_RETENTION_DAYS = 30
 
 
 def resolve_function(name_or_path: str) -> str:
@@ -186,6 +191,7 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": MOTO_KEY,
             "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{ALERT_TOPIC}",
             "ALERT_THRESHOLD": "3",
+            "RETENTION_DAYS": str(LOCAL_RETENTION_DAYS),
         }
 
     def kinesis(self) -> Any:
@@ -227,6 +233,8 @@ class LocalStack:
             say(f"on-failure records of {function} <- {stream} go to SQS queue {failure_queue(function, stream)!r}")
         applied = self.migrate()
         say(f"migrations applied: {', '.join(applied) or 'none (schema current)'}")
+        done = self.maintain()
+        say(f"maintain: {len(done['created'])} partitions created, {len(done['dropped'])} dropped")
         (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
         return self
 
@@ -262,6 +270,18 @@ class LocalStack:
     def migrate(self) -> list[str]:
         with psycopg2.connect(str(self.database_url)) as conn, conn.cursor() as cur:
             return migrations.apply(cur, migrations.available())
+
+    def maintain(self, today: date | None = None) -> dict[str, Any]:
+        """Run utilities/maintain's steps once against this stack's database (the handler does the same daily on
+        AWS), so today's and the coming days' partitions exist."""
+        from utilities.maintain import partitions
+
+        database = Database(DatabaseSettings(url=str(self.database_url), sslmode="disable"))
+        try:
+            day = today or datetime.now(UTC).date()
+            return partitions.maintain(database, today=day, retention_days=LOCAL_RETENTION_DAYS)
+        finally:
+            database.close()
 
     def stop(self) -> None:
         if self.kinesis_mock is not None:

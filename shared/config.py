@@ -68,6 +68,8 @@ class Settings:
     # Stages where reset_table may empty a table (RESET_ALLOWED_STAGES, comma-separated): an allow-list, so a
     # stage nobody thought of (prd, prod-eu) is refused.
     reset_allowed_stages: frozenset[str] = DEFAULT_RESET_STAGES
+    # maintain: days of errors (by occurred_at) and dead_letters (by created_at) kept (RETENTION_DAYS).
+    retention_days: int | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, problems: list[str]) -> int:
@@ -82,6 +84,25 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int, prob
     if not lo <= value <= hi:
         problems.append(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+MAX_RETENTION_DAYS = 3650
+
+
+def _retention(env: Mapping[str, str], problems: list[str]) -> int | None:
+    raw = (env.get("RETENTION_DAYS") or "").strip()
+    if not raw:
+        problems.append("RETENTION_DAYS is required: the days of errors and dead letters to keep")
+        return None
+    try:
+        days = int(raw)
+    except ValueError:
+        problems.append(f"RETENTION_DAYS must be a whole number of days, got {raw[:16]!r}")
+        return None
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        problems.append(f"RETENTION_DAYS must be between 1 and {MAX_RETENTION_DAYS} days, got {days}")
+        return None
+    return days
 
 
 def _stages(env: Mapping[str, str], name: str, default: frozenset[str], problems: list[str]) -> frozenset[str]:
@@ -175,7 +196,12 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
 
 
 def load(
-    *, stream: bool = False, database: bool = False, alerts: bool = False, environ: Mapping[str, str] | None = None
+    *,
+    stream: bool = False,
+    database: bool = False,
+    alerts: bool = False,
+    retention: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read and check the settings a function needs; raise ConfigError naming every problem at once."""
     env = os.environ if environ is None else environ
@@ -212,6 +238,8 @@ def load(
             problems.append(f"ALERT_TOPIC_ARN is required and must be an SNS topic ARN, got {topic!r}")
         threshold = _int(env, "ALERT_THRESHOLD", 10, 1, 1_000_000, problems)
 
+    retention_days = _retention(env, problems) if retention else None
+
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     return Settings(
@@ -231,4 +259,5 @@ def load(
         alert_topic_arn=topic,
         alert_threshold=threshold,
         reset_allowed_stages=reset_stages,
+        retention_days=retention_days,
     )

@@ -32,7 +32,9 @@ __all__ = [
 
 # The event's own columns, as events.read_stored gives them, then where in the stream it was read.
 ERROR_COLUMNS = (*events.STORED_COLUMNS, "shard_id", "sequence_number", "sub_sequence_number")
-ERROR_KEY = ("event_id",)
+# errors is partitioned by occurred_at (migration 0007), and a unique key there must hold the partition key: a
+# resend carries the same occurred_at, so it meets its first delivery in the same partition.
+ERROR_KEY = ("event_id", "occurred_at")
 DEAD_LETTER_COLUMNS = (
     "event_source_arn",
     "shard_id",

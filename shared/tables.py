@@ -10,9 +10,10 @@ KeyType = Literal["timestamptz", "uuid", "bigint", "xid8"]
 
 # table -> keyset columns (unique together, in page order, indexed together) and the type of each. The first is
 # always txid, the writing transaction's id (migration 0005): read_table shows only rows of finished
-# transactions, so paging in this order never skips a row that commits later.
+# transactions, so paging in this order never skips a row that commits later. errors' key holds occurred_at, its
+# partition key (migration 0007): two events may share an id, never an id and an occurred_at.
 ALLOWED: dict[str, tuple[tuple[str, KeyType], ...]] = {
-    "errors": (("txid", "xid8"), ("event_id", "uuid")),
+    "errors": (("txid", "xid8"), ("event_id", "uuid"), ("occurred_at", "timestamptz")),
     "dead_letters": (("txid", "xid8"), ("id", "bigint")),
 }
 

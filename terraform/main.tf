@@ -107,6 +107,17 @@ locals {
       timeout     = 900
       database    = true
     }
+    # Daily (maintain.tf): partitions of errors ahead, those past the retention dropped,
+    # older dead letters deleted. No db_user: it connects as the schema owner, as migrate
+    # does, since only the owner of errors may create and drop its partitions.
+    maintain = {
+      kind        = "utilities"
+      description = "Creates the coming days' partitions of errors and drops those past the retention; deletes older dead letters."
+      memory_size = 256
+      timeout     = 900
+      database    = true
+      environment = { RETENTION_DAYS = tostring(var.retention_days) }
+    }
   }
 
   # Readers of the streams, one entry per (function, stream) pair. A stream may have

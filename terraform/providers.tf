@@ -18,6 +18,7 @@ provider "aws" {
     content {
       cloudwatch     = endpoints.value
       ec2            = endpoints.value
+      events         = endpoints.value
       iam            = endpoints.value
       kinesis        = endpoints.value
       kms            = endpoints.value

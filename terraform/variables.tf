@@ -174,6 +174,23 @@ variable "alert_threshold" {
   }
 }
 
+variable "retention_days" {
+  description = "Days of errors (by occurred_at, in daily partitions) and dead letters (by created_at) kept; the maintain function enforces it daily (RETENTION_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.retention_days >= 1 && var.retention_days <= 3650 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number of days between 1 and 3650."
+  }
+}
+
+variable "maintain_schedule" {
+  description = "When maintain runs (EventBridge schedule expression, UTC). Partitions exist a week ahead, so a missed run loses nothing."
+  type        = string
+  default     = "cron(15 0 * * ? *)"
+}
+
 ################################################################################
 # Database
 ################################################################################

@@ -20,6 +20,7 @@ reserved_concurrency = {
   read_table             = 2
   reset_table            = 0
   reprocess_dead_letters = 1
+  maintain               = 1
 }
 
 # The database functions reach PostgreSQL through an RDS Proxy (TLS, IAM auth); the
@@ -33,6 +34,9 @@ alert_threshold = 20
 # Log groups feeding log_source, e.g.
 #   "/aws/lambda/checkout-api" = { filter_pattern = "?ERROR ?WARN ?CRITICAL" }
 log_subscriptions = {}
+
+# Days of errors and dead letters kept (maintain drops older days daily).
+retention_days = 90
 
 log_retention_days    = 365
 application_log_level = "INFO"

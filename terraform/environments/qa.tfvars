@@ -17,6 +17,7 @@ reserved_concurrency = {
   read_table             = 2
   reset_table            = 2
   reprocess_dead_letters = 1
+  maintain               = 1
 }
 
 # No proxy in qa: the functions connect to the instance, whose max_connections less
@@ -30,6 +31,9 @@ alert_threshold = 5
 # Log groups feeding log_source, e.g.
 #   "/aws/lambda/checkout-api" = { filter_pattern = "?ERROR ?WARN ?CRITICAL" }
 log_subscriptions = {}
+
+# Days of errors and dead letters kept (maintain drops older days daily).
+retention_days = 14
 
 log_retention_days    = 14
 application_log_level = "DEBUG"

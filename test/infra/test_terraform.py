@@ -631,6 +631,29 @@ def test_error_alert_may_only_read_the_stream_and_publish_alerts(rehearsal: Rehe
 
 
 @pytest.mark.slow
+def test_maintain_runs_daily_with_the_stage_retention_and_database_access_only(rehearsal: Rehearsal) -> None:
+    names = rehearsal.outputs["function_names"]
+    env = environment(rehearsal, "maintain")
+    assert env["RETENTION_DAYS"] == tfvars_value(QA_TFVARS, "retention_days")
+    assert "DATABASE_USER" not in env  # the schema owner, as migrate: only the owner may create partitions
+    vpc = rehearsal.client("lambda").get_function(FunctionName=names["maintain"])["Configuration"]["VpcConfig"]
+    assert len(vpc["SubnetIds"]) >= 2
+    # The same access as migrate, its other database-only utility: nothing on streams, topics or queues.
+    migrate = baseline_grants(rehearsal, "migrate")
+    extra = {a: r for a, r in role_grants(rehearsal, "migrate").items() if migrate.get(a) != r}
+    assert role_grants(rehearsal, "maintain") == baseline_grants(rehearsal, "maintain") | extra
+    events = rehearsal.client("events")
+    rule = events.describe_rule(Name=f"event-pipeline-{STAGE}-maintain")
+    assert rule["ScheduleExpression"].startswith("cron(") and rule["State"] == "ENABLED"
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert [t["Arn"].rsplit(":", 1)[1] for t in targets] == [names["maintain"]]
+    policy = json.loads(rehearsal.client("lambda").get_policy(FunctionName=names["maintain"])["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
+
+
+@pytest.mark.slow
 def test_monitoring_covers_every_function_and_queue(rehearsal: Rehearsal) -> None:
     cloudwatch, lam = rehearsal.client("cloudwatch"), rehearsal.client("lambda")
     prefix = f"event-pipeline-{STAGE}-"

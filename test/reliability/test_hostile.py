@@ -166,9 +166,9 @@ def test_a_lock_held_by_an_orphaned_transaction_is_bounded_by_the_time_left(loca
         assert cur.fetchone()[0] == "30s"
         cur.execute(
             "INSERT INTO errors (event_id, source, level, message, occurred_at, received_at, shard_id, "
-            "sequence_number, sub_sequence_number) VALUES (%s, 's', 'ERROR', 'm', now(), now(), 'x', '1', 0)",
-            (error_event(325)["event_id"],),
-        )  # not committed: the orphan holds the key
+            "sequence_number, sub_sequence_number) VALUES (%s, 's', 'ERROR', 'm', %s, now(), 'x', '1', 0)",
+            (error_event(325)["event_id"], error_event(325)["occurred_at"]),
+        )  # not committed: the orphan holds the key (event_id, occurred_at)
     started = time.monotonic()
     with pytest.raises(DatabaseError, match=r"(statement|lock) timeout"):
         sink(event, LambdaContext("error_sink", timeout_s=4.0))

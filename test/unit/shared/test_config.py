@@ -165,3 +165,24 @@ def test_iam_auth_needs_host_name_user_and_verify_full(tmp_path):
         config.load(database=True, environ={**full, "DATABASE_SECRET_ARN": "arn:s"})
     with pytest.raises(ConfigError, match="DATABASE_IAM_AUTH must be 1 or 0"):
         config.load(database=True, environ={**full, "DATABASE_IAM_AUTH": "maybe"})
+
+
+def test_retention_is_read_for_maintain_only():
+    assert config.load(environ=BASE).retention_days is None
+    assert config.load(retention=True, environ={**BASE, "RETENTION_DAYS": "90"}).retention_days == 90
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, "RETENTION_DAYS is required"),
+        ("0", "RETENTION_DAYS must be between 1 and 3650 days, got 0"),
+        ("-7", "RETENTION_DAYS must be between 1 and 3650 days, got -7"),
+        ("3651", "RETENTION_DAYS must be between 1 and 3650 days"),
+        ("a week", "RETENTION_DAYS must be a whole number of days"),
+    ],
+)
+def test_a_missing_or_bad_retention_is_refused(raw, reason):
+    env = BASE if raw is None else {**BASE, "RETENTION_DAYS": raw}
+    with pytest.raises(ConfigError, match=reason):
+        config.load(retention=True, environ=env)

@@ -13,18 +13,26 @@ from utilities.read_table import transform
 
 def test_fixture_request_is_accepted_with_defaults():
     query = transform.parse(load_event("read_table/first_page.json"))
-    assert query == transform.Query("errors", ("txid", "event_id"), 100, None)
+    assert query == transform.Query("errors", ("txid", "event_id", "occurred_at"), 100, None)
     assert transform.parse({"table": "dead_letters"}).limit == transform.DEFAULT_LIMIT
 
 
 def test_cursor_round_trips():
     ident = uuid.UUID(int=5)
-    cursor = transform.encode_cursor("errors", ["18446744073709551615", ident])
+    at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    cursor = transform.encode_cursor("errors", ["18446744073709551615", ident, at])
     query = transform.parse({"table": "errors", "after": cursor})
-    assert query.after == ("18446744073709551615", str(ident)) and query.since is None
+    assert query.after == ("18446744073709551615", str(ident), at.isoformat()) and query.since is None
     assert transform.parse(
         {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["7", 3]})}
     ).after == ("7", 3)
+
+
+def test_a_cursor_from_before_occurred_at_joined_the_key_resumes_after_its_txid_and_event_id():
+    old = transform.encode_cursor("errors", ["9", uuid.UUID(int=1)])
+    assert transform.parse({"table": "errors", "after": old}).after == ("9", str(uuid.UUID(int=1)), "infinity")
+    with pytest.raises(transform.BadRequest, match="wrong number"):
+        transform.parse({"table": "errors", "after": transform.encode_cursor("errors", ["9"])})
 
 
 def test_since_is_checked_and_carried_by_cursors():
@@ -34,9 +42,9 @@ def test_since_is_checked_and_carried_by_cursors():
     start = transform.encode_cursor("errors", None, since=when)  # a starting point: no row yet, a since
     assert transform.parse({"table": "errors", "after": start}) == first
     later = transform.parse(
-        {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1)], since=when)}
+        {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1), when], since=when)}
     )
-    assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)))
+    assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)), when)
     with pytest.raises(transform.BadRequest, match="since differs from the since the cursor carries"):
         transform.parse({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
     for bad, reason in [("2026-11-22T09:00:00", "must carry a time zone"), (5, "RFC 3339"), ("soon", "Invalid")]:
