@@ -84,3 +84,11 @@ def test_a_bad_entry_is_refused_with_its_name(edit: str, message: str) -> None:
 def test_the_file_is_plain_json_every_reader_can_parse() -> None:
     data = json.loads((ROOT / "pipeline.json").read_text())
     assert set(data) >= {"kinds", "streams", "topics", "functions", "mappings", "local"}
+
+
+def test_the_file_is_in_the_form_new_writes_it() -> None:
+    """`python -m local new` rewrites pipeline.json with dump_manifest: kept in that form, its diff is the entry."""
+    from local.scaffold import dump_manifest
+
+    text = (ROOT / "pipeline.json").read_text(encoding="utf-8")
+    assert text == dump_manifest(json.loads(text))
