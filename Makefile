@@ -86,7 +86,7 @@ rds-ca:
 	scripts/fetch_rds_ca.sh
 
 # =============================================================================================
-# Delivery (DESIGN §7, issue 6): what .gitlab-ci.yml runs, so CI and developers share one entry
+# Delivery (docs/architecture.md, "Delivery"): what .gitlab-ci.yml runs, so CI and developers share one entry
 # point. `make help-delivery` lists these targets.
 # =============================================================================================
 

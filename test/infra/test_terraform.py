@@ -1,4 +1,4 @@
-"""Terraform: the local rehearsal against a moto server, checkov, and the stage tfvars (DESIGN §6).
+"""Terraform: the local rehearsal against a moto server, checkov, and the stage tfvars.
 
 The rehearsal applies the real root module (QA settings plus environments/local.tfvars)
 to a moto server of its own, checks the result with boto3, re-plans expecting no

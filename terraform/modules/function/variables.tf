@@ -14,7 +14,7 @@ variable "description" {
 }
 
 variable "handler" {
-  description = "(Required) Handler string, <kind>.<name>.handler.handler (DESIGN §2)."
+  description = "(Required) Handler string, <kind>.<name>.handler.handler."
   type        = string
 }
 
