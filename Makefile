@@ -6,11 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo up test test-unit test-integration test-conformance kinesis-mock check lint format build bench clean rds-ca
+.PHONY: help setup demo up new test test-unit test-integration test-conformance kinesis-mock check lint format build bench clean rds-ca
 
 help:
 	@echo "make demo    run the whole pipeline locally on sample events (moto + embedded PostgreSQL)"
 	@echo "make up      start the local stack and keep it running (Ctrl-C stops it)"
+	@echo "make new KIND=consumer NAME=audit_sink [STREAM=errors]   a new function from a template (docs/adding-a-function.md)"
 	@echo "make test    run every test suite (unit, integration, conformance, build, infra)"
 	@echo "make test-conformance   Lambda's Kinesis semantics, on moto and on kinesis-mock"
 	@echo "make check   lint, format and security checks (ruff, bandit, hadolint, terraform fmt)"
@@ -32,6 +33,11 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/python -m local up
+
+# KIND is consumer, producer or utility; STREAM is optional while pipeline.json has one stream.
+new: $(STAMP)
+	@test -n "$(KIND)" -a -n "$(NAME)" || { echo "usage: make new KIND=consumer|producer|utility NAME=name [STREAM=stream]" >&2; exit 2; }
+	$(BIN)/python -m local new $(KIND) $(NAME) $(if $(STREAM),--stream $(STREAM))
 
 # checkov (in its own venv) lets test/infra scan the Terraform; without it that one test skips.
 test: $(STAMP) checkov
@@ -80,7 +86,7 @@ rds-ca:
 	scripts/fetch_rds_ca.sh
 
 # =============================================================================================
-# Delivery (DESIGN §7, issue 6): what .gitlab-ci.yml runs, so CI and developers share one entry
+# Delivery (docs/architecture.md, "Delivery"): what .gitlab-ci.yml runs, so CI and developers share one entry
 # point. `make help-delivery` lists these targets.
 # =============================================================================================
 

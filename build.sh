@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds deployable Lambda zips: target/NAME.zip and target/NAME.json, with Docker or without (DESIGN §5).
+# Builds deployable Lambda zips: target/NAME.zip and target/NAME.json, with Docker or without.
+# Which functions there are, and their kinds, is pipeline.json's to say (read by tools/lambda_zip.py).
 set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 readonly ROOT
-readonly KINDS=(producers consumers utilities)
 readonly LAYER_NAME=dependencies-layer
 
 usage() {
@@ -15,11 +15,12 @@ Usage: ./build.sh [OPTIONS] NAME [PATH]
 
 Builds target/NAME.zip from the function folder PATH, shared/ and the dependencies pinned in
 requirements.txt, and target/NAME.json (handler, runtime, architecture, sha256, size). The zip is
-deterministic: the same inputs give the same bytes. PATH is producers/NAME, consumers/NAME or
-utilities/NAME; when left out, it is the one of those that has a handler.py.
+deterministic: the same inputs give the same bytes. NAME is a function pipeline.json lists; PATH
+is its folder, KIND/NAME (producers/NAME, consumers/NAME or utilities/NAME); when left out, it is
+the one pipeline.json gives.
 
 Options:
-  --all              every function folder that has a handler.py, and the dependencies layer
+  --all              every function pipeline.json lists, and the dependencies layer
   --layer            target/dependencies-layer.zip: the dependencies under python/
   --runtime RUNTIME  Lambda runtime, python3.X (default: python3.12)
   --arch ARCH        x86_64 (default) or arm64
@@ -113,6 +114,10 @@ esac
 pip_platforms=("manylinux2014_$machine")
 ((${python_version#3.} >= 12)) && pip_platforms+=("manylinux_2_28_$machine")
 
+# Discovery reads pipeline.json with Python (the docker path too), so the interpreter is needed here.
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || die "$python not found: install Python 3.9 or newer, or set PYTHON"
+
 # ---------------------------------------------------------------------------------------------
 # Which functions: relative folders like producers/error_source
 # ---------------------------------------------------------------------------------------------
@@ -129,14 +134,14 @@ add_function() { # REL_PATH
   names+=("$name")
 }
 
+# The functions pipeline.json lists, as KIND/NAME; fails, naming it, when a folder and the manifest disagree.
 known_functions() {
-  local kind dir found=()
-  for kind in "${KINDS[@]}"; do
-    for dir in "$ROOT/$kind"/*/; do
-      [[ -f $dir/handler.py ]] && found+=("$kind/$(basename -- "$dir")")
-    done
-  done
-  printf '%s\n' ${found[@]+"${found[@]}"}
+  "$python" "$ROOT/tools/lambda_zip.py" --root "$ROOT" --list
+}
+
+manifest_kinds() {
+  "$python" -c 'import json, sys; print("\n".join(json.load(open(sys.argv[1]))["kinds"]))' "$ROOT/pipeline.json" \
+    || die "cannot read the kinds from $ROOT/pipeline.json"
 }
 
 check_name() { # NAME
@@ -145,20 +150,10 @@ check_name() { # NAME
 }
 
 resolve_name() { # NAME: find its folder
-  local name=$1 kind matches=()
-  check_name "$name"
-  for kind in "${KINDS[@]}"; do
-    [[ -f $ROOT/$kind/$name/handler.py ]] && matches+=("$kind/$name")
-  done
-  case ${#matches[@]} in
-    1) add_function "${matches[0]}" ;;
-    0)
-      local known
-      known=$(known_functions | paste -sd ' ' -)
-      die "unknown function '$name': there is no producers/$name, consumers/$name or utilities/$name with a handler.py (known: ${known:-none})"
-      ;;
-    *) die "the name '$name' is ambiguous (${matches[*]}); give the PATH as well" ;;
-  esac
+  local rel
+  check_name "$1"
+  rel=$("$python" "$ROOT/tools/lambda_zip.py" --root "$ROOT" --resolve "$1") || exit 1
+  add_function "$rel"
 }
 
 resolve_path() { # NAME PATH
@@ -169,21 +164,26 @@ resolve_path() { # NAME PATH
   abs=$(cd -- "$path" && pwd -P)
   [[ $abs == "$ROOT" || $abs == "$ROOT"/* ]] || die "path is outside the repository ($ROOT): $path"
   rel=${abs#"$ROOT"/}
-  if [[ ! $rel =~ ^(producers|consumers|utilities)/[^/]+$ ]]; then
-    die "not a function folder: $path (expected producers/<name>, consumers/<name> or utilities/<name>)"
+  local kinds
+  kinds=$(manifest_kinds | paste -sd '|' -)
+  if [[ ! $rel =~ ^($kinds)/[^/]+$ ]]; then
+    die "not a function folder: $path (expected <${kinds}>/<name>, the kinds pipeline.json lists)"
   fi
   [[ -f $abs/handler.py ]] || die "no handler.py in $path: a function folder needs handler.py with handler(event, context)"
   [[ ${rel#*/} == "$name" ]] \
     || die "name '$name' does not match the folder $rel: the zip and the handler are named after the folder (./build.sh ${rel#*/} $path)"
+  [[ $("$python" "$ROOT/tools/lambda_zip.py" --root "$ROOT" --resolve "$name") == "$rel" ]] \
+    || die "pipeline.json has no function '$name' of kind '${rel%%/*}': add its entry (python -m local new ... writes one)"
   add_function "$rel"
 }
 
 if ((all)); then
   ((${#positional[@]} == 0)) || usage_error "--all takes no NAME or PATH"
+  listed=$(known_functions) || exit 1
   while IFS= read -r rel; do
     [[ -n $rel ]] && add_function "$rel"
-  done < <(known_functions)
-  ((${#functions[@]})) || die "no function folders with a handler.py under producers/, consumers/ or utilities/"
+  done <<<"$listed"
+  ((${#functions[@]})) || die "pipeline.json lists no functions"
   layer=1
 else
   case ${#positional[@]} in
@@ -203,7 +203,6 @@ requirements=${REQUIREMENTS_FILE:-$ROOT/requirements.txt}
 target=${TARGET_DIR:-$ROOT/target}
 cache=${BUILD_CACHE_DIR:-$ROOT/.cache/build}
 pip_cache=${PIP_CACHE_DIR:-$ROOT/.cache/pip}
-python=${PYTHON:-python3}
 max_zip_bytes=${MAX_ZIP_BYTES:-10000000}
 
 docker_running() {
@@ -312,6 +311,7 @@ build_with_docker() {
   mkdir -p "$ctx/tools"
   cp -- "$requirements" "$ctx/requirements.txt"
   cp -- "$ROOT/tools/lambda_zip.py" "$ctx/tools/"
+  cp -- "$ROOT/pipeline.json" "$ctx/"
   cp -- "$ROOT/.dockerignore" "$ctx/"
   cp -R -- "$ROOT/shared" "$ctx/shared"
   for rel in ${functions[@]+"${functions[@]}"}; do

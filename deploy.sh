@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Uploads a built zip to an existing Lambda function by hand (DESIGN §7); Terraform does it otherwise.
+# Uploads a built zip to an existing Lambda function by hand; Terraform does it otherwise.
 set -Eeuo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)

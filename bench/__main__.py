@@ -1,4 +1,4 @@
-"""Run every benchmark in one process and print each figure with its ratio and target (DESIGN §8).
+"""Run every benchmark in one process and print each figure with its ratio and target (docs/architecture.md).
 
 python -m bench            the full run (about 10k records per figure; a few minutes on 2 cores)
 python -m bench --quick    tiny N, to prove the benchmarks still run (CI)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -13,7 +14,6 @@ from bench.report import Figure
 __all__ = ["ENV", "handler_modules", "import_seconds", "run"]
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("producers", "consumers", "utilities")
 TARGET = 1.6
 # What any handler may read at import, as Lambda would set it. Nothing is contacted at import: the endpoint
 # and the database are unreachable on purpose, so a handler that dialled out at import would show up slow.
@@ -35,10 +35,9 @@ _PROBE = "import sys, time\nt = time.perf_counter()\nimport {module}\nprint(time
 
 
 def handler_modules() -> list[str]:
-    """Every function's handler module: a new function folder is measured without editing this file."""
-    return [
-        f"{kind}.{path.parent.name}.handler" for kind in KINDS for path in sorted((ROOT / kind).glob("*/handler.py"))
-    ]
+    """Every function's handler module, from pipeline.json: a new function is measured without editing this file."""
+    functions = json.loads((ROOT / "pipeline.json").read_text())["functions"]
+    return [f"{f['kind']}.{name}.handler" for name, f in sorted(functions.items())]
 
 
 def import_seconds(module: str) -> float:

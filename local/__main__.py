@@ -8,6 +8,7 @@ redrive FUNCTION       bring back the batches FUNCTION's mapping gave up on (its
 reprocess              read dead letters again through today's schema; the valid ones move to errors
 replay FUNCTION        deliver a stream to FUNCTION from its start or a time, up to the current tip
 maintain               create the coming days' partitions of errors, drop those past RETENTION_DAYS
+new KIND NAME          a new consumer, producer or utility from a template, with its pipeline.json entry
 """
 
 from __future__ import annotations
@@ -360,6 +361,21 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def new(args: argparse.Namespace) -> int:
+    """Scaffold a function (local/scaffold.py): its folder, fixture, unit tests and pipeline.json entry."""
+    from local.scaffold import ScaffoldError, scaffold
+
+    try:
+        written = scaffold(args.kind, args.name, args.stream)
+    except ScaffoldError as e:
+        print(f"new: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        _say(f"wrote {path.relative_to(ROOT)}")
+    _say(f"{args.name} is in pipeline.json: ./build.sh --all builds it, `up` runs it, Terraform deploys it")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -418,6 +434,11 @@ def main(argv: list[str] | None = None) -> int:
     rl.add_argument("--from", dest="start", required=True, help="trim-horizon, or an ISO 8601 time with a zone")
     rl.add_argument("--stream", help="the stream to read (default: the function's mapping, else errors)")
     rl.set_defaults(run=replay)
+    nw = sub.add_parser("new", help="a new function from a template, with its pipeline.json entry")
+    nw.add_argument("kind", help="consumer, producer or utility")
+    nw.add_argument("name", help="the function's name: a lower-case Python identifier")
+    nw.add_argument("--stream", help="the stream a consumer reads or a producer writes (default: the only one)")
+    nw.set_defaults(run=new)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

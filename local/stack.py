@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import psycopg2
 
+from local import manifest
 from local.esm import Checkpoints, EventSourceMapping, LambdaContext, MappingConfig
 from local.kinesis_mock import KinesisMock
 from local.moto import MotoServer
@@ -40,20 +41,11 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
-STREAMS = {"errors": 2}  # stream name -> shard count
-KINDS = ("producers", "consumers", "utilities")
-
-
-def _discover() -> dict[str, str]:
-    """Every function folder and its handler string: a new function is a new folder, nothing more."""
-    return {
-        path.parent.name: f"{kind}.{path.parent.name}.handler.handler"
-        for kind in KINDS
-        for path in sorted((ROOT / kind).glob("*/handler.py"))
-    }
-
-
-FUNCTIONS = _discover()
+# Everything below comes from pipeline.json (local/manifest.py reads and checks it): the streams with their
+# local shard counts, every function's handler string, and the mappings with the local overrides applied.
+MANIFEST = manifest.load()
+STREAMS = manifest.streams(MANIFEST)  # stream name -> shard count
+FUNCTIONS = manifest.function_handlers(MANIFEST)  # function name -> handler string
 ACCOUNT = "123456789012"  # moto's account
 
 
@@ -62,54 +54,18 @@ def failure_queue(function: str, stream: str) -> str:
     return f"{function}-{stream}-failures"
 
 
-def _failure_arn(function: str, stream: str) -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{failure_queue(function, stream)}"
-
-
-# Which function reads which stream, with the settings its event source mapping has on AWS: every
-# setting is Terraform's (terraform/main.tf, local.event_source_mappings; a conformance test checks
-# they agree). Local-only differences are marked "override". Each reader has its own mapping, its own
-# checkpoint and its own on-failure queue: adding one touches no other.
-MAPPINGS = [
-    (
-        "error_sink",
-        "errors",
-        MappingConfig(
-            batch_size=100,
-            window_s=0.5,  # override: Terraform waits up to 5 s; locally a batch should not keep you waiting
-            parallelization=2,
-            max_retries=-1,
-            max_record_age_s=21600,
-            bisect=True,
-            report_item_failures=True,
-            tumbling_window_s=0,
-            retry_delay_s=0.5,  # local only: Lambda does not document its backoff between retries
-            destination=_failure_arn("error_sink", "errors"),  # override: a local queue, not Terraform's
-        ),
-    ),
-    (
-        "error_alert",
-        "errors",
-        MappingConfig(
-            batch_size=500,
-            window_s=0.5,  # override: Terraform waits up to 5 s
-            parallelization=1,
-            max_retries=-1,
-            max_record_age_s=21600,
-            bisect=True,
-            report_item_failures=True,
-            tumbling_window_s=60,
-            retry_delay_s=0.5,  # local only, as above
-            destination=_failure_arn("error_alert", "errors"),  # override: a local queue
-        ),
-    ),
-]
+# Which function reads which stream, with the settings its event source mapping has on AWS: pipeline.json's
+# mappings, which Terraform deploys, with the local overrides of its "local" section (a shorter batching
+# window, the emulator's backoff, local on-failure queues), each given with its reason there. A conformance test
+# checks that Terraform's values and these agree but for those overrides. Each reader has its own mapping, its
+# own checkpoint and its own on-failure queue: adding one touches no other.
+MAPPINGS = manifest.mappings(MANIFEST)
 ENGINES = ("moto", "kinesis-mock")
 ALERT_TOPIC = "alerts.fifo"  # FIFO, so a retried final window invocation cannot publish an alert twice
 ALERT_QUEUE = "alerts.fifo"  # subscribed to the topic, so the alerts can be read back locally
 MOTO_KEY = "test"  # moto accepts any credentials; these are not secrets
 # Days of errors and dead letters the local maintain keeps (RETENTION_DAYS; per stage in Terraform's tfvars).
-LOCAL_RETENTION_DAYS = 30
+LOCAL_RETENTION_DAYS = int(manifest.local_environment(MANIFEST)["RETENTION_DAYS"])
 
 
 def resolve_function(name_or_path: str) -> str:
@@ -190,8 +146,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": MOTO_KEY,
             "AWS_SECRET_ACCESS_KEY": MOTO_KEY,
             "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:{ALERT_TOPIC}",
-            "ALERT_THRESHOLD": "3",
-            "RETENTION_DAYS": str(LOCAL_RETENTION_DAYS),
+            **manifest.local_environment(MANIFEST),
         }
 
     def kinesis(self) -> Any:

@@ -1,1 +1,1 @@
-"""Delivery scripts: the smoke test and Lambda helpers the CI pipeline and developers share (issue 6)."""
+"""Delivery scripts: the smoke test and Lambda helpers the CI pipeline and developers share."""

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A deploy job (DESIGN §7): role credentials from the job's OIDC token, terraform apply on the built zips,
+# A deploy job: role credentials from the job's OIDC token, terraform apply on the built zips,
 # migrate, smoke test. Developers run the same with their own credentials: make deploy STAGE=qa.
 set -Eeuo pipefail
 

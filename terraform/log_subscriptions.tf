@@ -1,4 +1,4 @@
-# CloudWatch Logs subscriptions feeding log_source (issue 9): for each entry of
+# CloudWatch Logs subscriptions feeding log_source: for each entry of
 # var.log_subscriptions, a subscription filter on that log group and a permission for
 # CloudWatch Logs to invoke log_source from that group only. CloudWatch Logs invokes
 # the function asynchronously: a delivery that still fails after Lambda's retries

@@ -1,160 +1,25 @@
-# The event pipeline (DESIGN §6): streams, topics, the database, one function per entry
-# of local.functions, event source mappings from local.event_source_mappings, and
-# monitoring (log subscriptions are in log_subscriptions.tf). Environment differences
-# live in environments/<stage>.tfvars only.
+# The event pipeline: streams, topics, the database, one function per entry of
+# pipeline.json's functions, event source mappings from its mappings, and monitoring (log
+# subscriptions are in log_subscriptions.tf). Environment differences live in
+# environments/<stage>.tfvars only.
 
 locals {
   name_prefix   = "${var.project}-${var.stage}"
   artifacts_dir = coalesce(var.artifacts_dir, "${path.root}/../target")
 
-  # Streams: short name => settings (capacity and retention come from the stage).
-  streams = {
-    errors = {}
-  }
+  # The topology (streams, topics, functions, event source mappings) is pipeline.json at the
+  # repository root, shared with the local stack and the build; modules/manifest types and checks
+  # it. docs/architecture.md describes its fields. Adding a function or a reader is an entry there.
+  streams               = module.manifest.streams
+  topics                = module.manifest.topics
+  functions             = module.manifest.functions
+  event_source_mappings = module.manifest.event_source_mappings
 
-  # SNS topics functions publish to: short name => settings. FIFO topics deduplicate
-  # on the MessageDeduplicationId the publisher sends (never on content).
-  topics = {
-    alerts = { fifo = true }
-  }
-
-  # Functions: short name (the folder name, the zip name and the EMF Service
-  # dimension) => settings. Adding a function means adding one entry here.
-  #   kind        producers | consumers | utilities (handler <kind>.<name>.handler.handler)
-  #   database    runs in the VPC with DATABASE_* settings
-  #   db_user     its login role (migration 0006): with database_iam_auth it logs in as that role with an
-  #               IAM auth token; without one (migrate) it reads the master secret
-  #   stream_env  environment variable => stream short name; grants write access
-  #   topic_env   environment variable => topic short name (its ARN); grants sns:Publish
-  #   environment other environment variables (plain configuration, never secrets)
-  #   function_url  IAM-authenticated HTTPS endpoint (SigV4) for HTTP clients
-  #   async       invoked asynchronously (CloudWatch Logs): failed events go to an SQS queue
-  #   dead_letters  routes poison records to the dead_letters table (EMF DeadLetters alarm)
-  functions = {
-    error_source = {
-      kind         = "producers"
-      description  = "Validates error events and writes them, KPL-aggregated, to the errors stream."
-      memory_size  = 512
-      timeout      = 30
-      database     = false
-      stream_env   = { STREAM_NAME = "errors" }
-      function_url = true
-    }
-    log_source = {
-      kind        = "producers"
-      description = "Turns CloudWatch Logs subscription deliveries into error events on the errors stream."
-      memory_size = 256
-      timeout     = 60
-      database    = false
-      stream_env  = { STREAM_NAME = "errors" }
-      async       = true
-    }
-    error_sink = {
-      kind         = "consumers"
-      description  = "Writes error events from the errors stream to PostgreSQL, idempotently, with dead letters."
-      memory_size  = 1024
-      timeout      = 120
-      database     = true
-      db_user      = "error_sink"
-      dead_letters = true
-    }
-    error_alert = {
-      kind        = "consumers"
-      description = "Counts errors per source in tumbling windows; one SNS alert per source and window over the threshold."
-      memory_size = 256
-      timeout     = 60
-      database    = false
-      topic_env   = { ALERT_TOPIC_ARN = "alerts" }
-      environment = { ALERT_THRESHOLD = tostring(var.alert_threshold) }
-    }
-    migrate = {
-      kind        = "utilities"
-      description = "Applies the versioned SQL migrations."
-      memory_size = 256
-      timeout     = 300
-      database    = true
-    }
-    read_table = {
-      kind        = "utilities"
-      description = "Returns rows of an allow-listed table, paginated."
-      memory_size = 256
-      timeout     = 30
-      database    = true
-      db_user     = "read_table"
-    }
-    reset_table = {
-      kind        = "utilities"
-      description = "Truncates an allow-listed table outside production, on explicit confirmation."
-      memory_size = 256
-      timeout     = 60
-      database    = true
-      db_user     = "reset_table"
-    }
-    # Operators' recovery tools. redrive's access (the on-failure queues, reading the
-    # streams, invoking the consumers) is granted in redrive.tf; reprocess_dead_letters
-    # needs the database only.
-    redrive = {
-      kind        = "utilities"
-      description = "Reads on-failure records, fetches their batches back from the stream and invokes the consumer again."
-      memory_size = 512
-      timeout     = 900
-      database    = false
-    }
-    reprocess_dead_letters = {
-      kind        = "utilities"
-      description = "Reads dead letters again through the current schema; the valid ones move to errors."
-      memory_size = 512
-      timeout     = 900
-      database    = true
-    }
-    # Daily (maintain.tf): partitions of errors ahead, those past the retention dropped,
-    # older dead letters deleted. No db_user: it connects as the schema owner, as migrate
-    # does, since only the owner of errors may create and drop its partitions.
-    maintain = {
-      kind        = "utilities"
-      description = "Creates the coming days' partitions of errors and drops those past the retention; deletes older dead letters."
-      memory_size = 256
-      timeout     = 900
-      database    = true
-      environment = { RETENTION_DAYS = tostring(var.retention_days) }
-    }
-  }
-
-  # Readers of the streams, one entry per (function, stream) pair. A stream may have
-  # any number of readers, each with its own checkpoint and on-failure queue.
-  # Outages: a failed batch is retried (maximum_retry_attempts = -1) until its records
-  # are maximum_record_age_in_seconds old, bisected to isolate a bad record, and only
-  # then recorded in the on-failure queue. local/stack.py's MAPPINGS mirror these
-  # settings (test/conformance/test_settings_match_terraform.py checks it).
-  #   tumbling_window_in_seconds  null, or the window (1-900 s) whose state Lambda
-  #                               passes between invocations (isFinalInvokeForWindow)
-  #   starting_position           optional: TRIM_HORIZON (the default: a new reader reads
-  #                               the whole retained stream) or AT_TIMESTAMP with
-  #                               starting_position_timestamp (RFC 3339); both apply when
-  #                               the mapping is created, and changing them replaces it
-  event_source_mappings = {
-    error_sink_errors = {
-      function                           = "error_sink"
-      stream                             = "errors"
-      batch_size                         = 100
-      maximum_batching_window_in_seconds = 5
-      parallelization_factor             = 2
-      maximum_retry_attempts             = -1
-      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
-      tumbling_window_in_seconds         = null
-    }
-    # Windows and the alert's deduplication id are per shard: one batch at a time
-    # per shard (parallelization 1) keeps one window state per shard.
-    error_alert_errors = {
-      function                           = "error_alert"
-      stream                             = "errors"
-      batch_size                         = 500
-      maximum_batching_window_in_seconds = 5
-      parallelization_factor             = 1
-      maximum_retry_attempts             = -1
-      maximum_record_age_in_seconds      = var.maximum_record_age_in_seconds
-      tumbling_window_in_seconds         = 60
-    }
+  # Environment values that are Terraform expressions, by function: merged over the function's
+  # plain `environment`. pipeline.json lists each name in the function's terraform_environment.
+  terraform_environment = {
+    error_alert = { ALERT_THRESHOLD = tostring(var.alert_threshold) }
+    maintain    = { RETENTION_DAYS = tostring(var.retention_days) }
   }
 
   # Where the database is, for every database function (its proxy when there is one); how
@@ -166,12 +31,12 @@ locals {
     DATABASE_PORT = tostring(module.database.db_instance_port)
   } : {}
   iam_login = {
-    for k, f in local.functions : k => f.database && var.create_database && var.database_iam_auth && try(f.db_user, null) != null
+    for k, f in local.functions : k => f.database && var.create_database && var.database_iam_auth && f.db_user != null
   }
   database_env = {
     for k, f in local.functions : k => !f.database ? {} : merge(
       local.database_location_env,
-      local.iam_login[k] ? { DATABASE_IAM_AUTH = "1", DATABASE_USER = try(f.db_user, "") } : {},
+      local.iam_login[k] ? { DATABASE_IAM_AUTH = "1", DATABASE_USER = f.db_user } : {},
       !local.iam_login[k] && var.create_database ? { DATABASE_SECRET_ARN = module.database.master_user_secret_arn } : {},
       # Behind the proxy the login roles log in to PostgreSQL with their passwords (the
       # proxy's secrets), so they must not be switched to IAM logins (rds_iam).
@@ -180,6 +45,18 @@ locals {
       k == "migrate" && local.db_proxy && var.database_iam_auth ? { DATABASE_LOGIN_SECRETS = jsonencode(module.database.login_secret_arns) } : {},
     )
   }
+}
+
+################################################################################
+# The manifest: pipeline.json, typed and checked
+################################################################################
+
+module "manifest" {
+  source = "./modules/manifest"
+
+  manifest                      = jsondecode(file("${path.module}/../pipeline.json"))
+  terraform_environment         = local.terraform_environment
+  maximum_record_age_in_seconds = var.maximum_record_age_in_seconds
 }
 
 ################################################################################
@@ -231,7 +108,7 @@ module "database" {
   iam_database_authentication     = var.database_iam_auth
 
   create_proxy                  = var.db_proxy
-  proxy_login_users             = sort(distinct([for k, f in local.functions : try(f.db_user, "") if local.iam_login[k]]))
+  proxy_login_users             = sort(distinct([for k, f in local.functions : f.db_user if local.iam_login[k]]))
   proxy_max_connections_percent = var.db_proxy_max_connections_percent
 
   instance_class          = var.db_instance_class
@@ -270,20 +147,20 @@ module "function" {
 
   environment = merge(
     { STAGE = var.stage },
-    { for env, stream in try(each.value.stream_env, {}) : env => module.stream[stream].stream_name },
-    { for env, topic in try(each.value.topic_env, {}) : env => aws_sns_topic.this[topic].arn },
-    try(each.value.environment, {}),
+    { for env, stream in each.value.stream_env : env => module.stream[stream].stream_name },
+    { for env, topic in each.value.topic_env : env => aws_sns_topic.this[topic].arn },
+    each.value.environment,
     local.database_env[each.key],
   )
 
-  write_stream_arns  = [for stream in values(try(each.value.stream_env, {})) : module.stream[stream].stream_arn]
-  publish_topic_arns = [for topic in values(try(each.value.topic_env, {})) : aws_sns_topic.this[topic].arn]
+  write_stream_arns  = [for stream in values(each.value.stream_env) : module.stream[stream].stream_arn]
+  publish_topic_arns = [for topic in values(each.value.topic_env) : aws_sns_topic.this[topic].arn]
   secret_arns = concat(
     each.value.database && var.create_database && !local.iam_login[each.key] ? [module.database.master_user_secret_arn] : [],
     each.key == "migrate" && local.db_proxy ? values(module.database.login_secret_arns) : [],
   )
   database_connect_arns = local.iam_login[each.key] ? [
-    "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.db_proxy ? module.database.proxy_resource_id : module.database.db_resource_id}/${try(each.value.db_user, "")}"
+    "arn:${local.partition}:rds-db:${local.region}:${local.account_id}:dbuser:${local.db_proxy ? module.database.proxy_resource_id : module.database.db_resource_id}/${each.value.db_user}"
   ] : []
 
   vpc = each.value.database ? {
@@ -291,8 +168,8 @@ module "function" {
     security_group_ids = [module.database.function_security_group_id]
   } : null
 
-  create_function_url = try(each.value.function_url, false) && var.enable_function_urls
-  async_on_failure    = try(each.value.async, false)
+  create_function_url = each.value.function_url && var.enable_function_urls
+  async_on_failure    = each.value.async
 
   event_sources = {
     for m in values(local.event_source_mappings) : m.stream => {
@@ -303,8 +180,10 @@ module "function" {
       maximum_retry_attempts             = m.maximum_retry_attempts
       maximum_record_age_in_seconds      = m.maximum_record_age_in_seconds
       tumbling_window_in_seconds         = m.tumbling_window_in_seconds
-      starting_position                  = try(m.starting_position, "TRIM_HORIZON")
-      starting_position_timestamp        = try(m.starting_position_timestamp, null)
+      bisect_batch_on_function_error     = m.bisect_batch_on_function_error
+      function_response_types            = m.report_batch_item_failures ? ["ReportBatchItemFailures"] : []
+      starting_position                  = m.starting_position
+      starting_position_timestamp        = m.starting_position_timestamp
       stream_retention_hours             = var.stream_retention_hours
     } if m.function == each.key
   }
@@ -326,11 +205,11 @@ module "monitoring" {
   consumers = {
     for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => module.function[f].function_name
   }
-  dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if try(f.dead_letters, false) }
+  dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if f.dead_letters }
   streams               = { for k, s in module.stream : k => s.stream_name }
   on_failure_queues = merge(concat(
     [for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }],
-    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_name if try(f.async, false) }],
+    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_name if f.async }],
   )...)
 
   iterator_age_threshold_ms = var.alarm_iterator_age_ms

@@ -39,7 +39,7 @@ output "on_failure_queue_urls" {
   description = "SQS on-failure queue URLs by <function>-<stream> (pointers to batches Lambda gave up on) and <function>-async (asynchronous events that failed every retry)."
   value = merge(concat(
     [for k, f in module.function : { for stream, url in f.on_failure_queue_urls : "${k}-${stream}" => url }],
-    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_url if try(f.async, false) }],
+    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_url if f.async }],
   )...)
 }
 

@@ -9,6 +9,11 @@ Usage:
 
 For each function folder it writes OUT/<name>.zip and OUT/<name>.json; with --layer it also
 writes OUT/dependencies-layer.zip (dependencies under python/) and OUT/dependencies-layer.json.
+
+Which functions there are, and their kinds (the folders they live in), is pipeline.json's to say:
+    python tools/lambda_zip.py --root REPO --list           every function, as KIND/NAME, one a line
+    python tools/lambda_zip.py --root REPO --resolve NAME   one function's KIND/NAME
+Both fail, naming it, when a function folder has no entry in pipeline.json or an entry no folder.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["BuildError", "Entry", "build_function", "build_layer", "main", "write_zip"]
+__all__ = ["BuildError", "Entry", "build_function", "build_layer", "function_folders", "main", "write_zip"]
 
-KINDS = ("producers", "consumers", "utilities")
+MANIFEST = "pipeline.json"
 LAYER_NAME = "dependencies-layer"
 # Zip's epoch: every entry gets this timestamp, so a fresh clone (new mtimes) zips identically.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -66,6 +72,42 @@ class Entry:
         checkout (protobuf's wheel marks every .py executable; a Windows clone marks nothing).
         """
         return self.data.startswith((b"\x7fELF", b"#!"))
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """pipeline.json's kinds and functions (the rest of it is Terraform's and the local stack's)."""
+    path = root / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        kinds, functions = manifest["kinds"], manifest["functions"]
+        if not isinstance(kinds, list) or not isinstance(functions, dict):
+            raise TypeError("'kinds' must be a list and 'functions' an object")
+        for name, entry in functions.items():
+            if entry.get("kind") not in kinds:
+                raise TypeError(f"function {name!r} has kind {entry.get('kind')!r}, not one of {kinds}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BuildError(f"cannot read the functions from {path}: {e}") from None
+    return {"kinds": kinds, "functions": functions}
+
+
+def function_folders(root: Path) -> dict[str, str]:
+    """Every function pipeline.json lists: name -> its folder KIND/NAME, in the manifest's order.
+
+    A folder with a handler.py that pipeline.json does not list, or an entry without its folder, is an error:
+    the build, the local stack and Terraform would disagree on what the pipeline holds.
+    """
+    manifest = read_manifest(root)
+    listed = {name: f"{entry['kind']}/{name}" for name, entry in manifest["functions"].items()}
+    found = {
+        f"{kind}/{handler.parent.name}" for kind in manifest["kinds"] for handler in (root / kind).glob("*/handler.py")
+    }
+    problems = [
+        f"{rel} has a handler.py but pipeline.json has no function {rel.split('/')[1]!r} of kind {rel.split('/')[0]!r}"
+        for rel in sorted(found - set(listed.values()))
+    ] + [f"pipeline.json lists {rel}, which has no handler.py" for rel in listed.values() if rel not in found]
+    if problems:
+        raise BuildError("; ".join(problems))
+    return listed
 
 
 def _is_excluded_file(name: str) -> bool:
@@ -186,8 +228,9 @@ def build_function(
 ) -> dict[str, object]:
     """Zip one function folder with shared/ and the dependencies; return its manifest."""
     parts = Path(function_path).parts
-    if len(parts) != 2 or parts[0] not in KINDS:
-        raise BuildError(f"not a function folder: {function_path} (expected <{'|'.join(KINDS)}>/<name>)")
+    kinds = read_manifest(root)["kinds"]
+    if len(parts) != 2 or parts[0] not in kinds:
+        raise BuildError(f"not a function folder: {function_path} (expected <{'|'.join(kinds)}>/<name>)")
     kind, name = parts
     folder = root / kind / name
     if not (folder / "handler.py").is_file():
@@ -242,15 +285,24 @@ def build_layer(deps: Path, out_dir: Path, *, runtime: str, arch: str, builder: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("functions", nargs="*", metavar="KIND/NAME", help="function folders, relative to --root")
-    parser.add_argument("--root", type=Path, required=True, help="repository root (holds shared/)")
-    parser.add_argument("--deps", type=Path, required=True, help="folder the dependencies were installed into")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--runtime", required=True)
-    parser.add_argument("--arch", required=True)
-    parser.add_argument("--builder", required=True, help="recorded in the manifest: pip or docker")
+    parser.add_argument("--root", type=Path, required=True, help="repository root (holds shared/, pipeline.json)")
+    parser.add_argument("--list", action="store_true", help="print every function pipeline.json lists as KIND/NAME")
+    parser.add_argument("--resolve", metavar="NAME", help="print the folder (KIND/NAME) of one function")
+    parser.add_argument("--deps", type=Path, help="folder the dependencies were installed into")
+    parser.add_argument("--out-dir", type=Path)
+    parser.add_argument("--runtime")
+    parser.add_argument("--arch")
+    parser.add_argument("--builder", help="recorded in the manifest: pip or docker")
     parser.add_argument("--layer", action="store_true", help="also write the dependencies layer")
     parser.add_argument("--max-bytes", type=int, default=int(os.environ.get("MAX_ZIP_BYTES", DEFAULT_MAX_BYTES)))
     args = parser.parse_args(argv)
+    if args.list or args.resolve:
+        return _discover(args.root, args.resolve)
+    missing = [
+        f"--{n.replace('_', '-')}" for n in ("deps", "out_dir", "runtime", "arch", "builder") if not getattr(args, n)
+    ]
+    if missing:
+        parser.error(f"building needs {', '.join(missing)}")
     if not args.functions and not args.layer:
         parser.error("nothing to build: give function folders and/or --layer")
 
@@ -266,6 +318,26 @@ def main(argv: list[str] | None = None) -> int:
     except (BuildError, OSError) as e:
         print(f"lambda_zip: error: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _discover(root: Path, name: str | None) -> int:
+    try:
+        folders = function_folders(root)
+    except BuildError as e:
+        print(f"lambda_zip: error: {e}", file=sys.stderr)
+        return 1
+    if name is None:
+        print("\n".join(folders.values()))
+        return 0
+    if name not in folders:
+        known = " ".join(folders) or "none"
+        print(
+            f"lambda_zip: error: unknown function '{name}': pipeline.json has no such function (known: {known})",
+            file=sys.stderr,
+        )
+        return 1
+    print(folders[name])
     return 0
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("producers", "consumers", "utilities")
 LAYER = "dependencies-layer"
 MAX_ZIP_BYTES = 10_000_000
 RUNTIME = "python3.12"
@@ -36,13 +35,9 @@ class Built:
 
 
 def function_folders(root: Path = ROOT) -> dict[str, str]:
-    """Every function the build should find: name -> folder relative to root (kind/name)."""
-    return {
-        d.name: f"{kind}/{d.name}"
-        for kind in KINDS
-        for d in sorted((root / kind).glob("*/"))
-        if (d / "handler.py").is_file()
-    }
+    """Every function the build should find, as pipeline.json lists it: name -> folder relative to root (kind/name)."""
+    functions = json.loads((root / "pipeline.json").read_text(encoding="utf-8"))["functions"]
+    return {name: f"{f['kind']}/{name}" for name, f in sorted(functions.items())}
 
 
 def sha256(path: Path) -> str:

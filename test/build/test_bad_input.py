@@ -189,3 +189,24 @@ def test_paths_are_taken_relative_to_the_working_directory(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / f"{name}.zip").is_file()
+
+
+def test_a_function_folder_pipeline_json_does_not_list_is_refused(fresh_copy: Path, target: Path) -> None:
+    """--all builds what pipeline.json lists; a folder with a handler.py but no entry is an error, not skipped."""
+    folder = fresh_copy / "consumers" / "unlisted"
+    folder.mkdir()
+    (folder / "handler.py").write_text("def handler(event, context):\n    return {}\n")
+    try:
+        every = run_build("--all", "--no-docker", root=fresh_copy, env={"TARGET_DIR": str(target)}, check=False)
+        one = run_build(
+            "unlisted", "./consumers/unlisted", "--no-docker", root=fresh_copy, env={"TARGET_DIR": str(target)},
+            check=False,
+        )  # fmt: skip
+    finally:
+        (folder / "handler.py").unlink()
+        folder.rmdir()
+    assert every.returncode == 1
+    assert "consumers/unlisted has a handler.py but pipeline.json has no function 'unlisted'" in every.stderr
+    assert one.returncode == 1
+    assert "pipeline.json has no function 'unlisted' of kind 'consumers'" in one.stderr
+    assert_nothing_written(target)

@@ -1,100 +1,161 @@
-"""The local stack's mappings (local/stack.py MAPPINGS) have Terraform's settings, so a local run
-behaves as production will. Terraform's values are read from terraform/main.tf (the
-event_source_mappings locals) and terraform/variables.tf (defaults of the variables they use)."""
+"""The local stack's mappings (local/stack.py MAPPINGS) have Terraform's settings, so a local run behaves as
+production will. Both come from pipeline.json: Terraform's values are read back from Terraform itself
+(`terraform console` on local.event_source_mappings, with the variables' defaults), the local ones from
+MAPPINGS, and they must agree on every setting except the overrides pipeline.json's "local" section names."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from local.stack import MAPPINGS, ROOT
+import pytest
 
-# Local-only differences, each named as an override in local/stack.py.
-OVERRIDES = {"window_s"}
+from local.esm import MappingConfig
+from local.manifest import MAPPING_FIELDS
+from local.stack import MANIFEST, MAPPINGS, ROOT, failure_queue
+
+TERRAFORM_DIR = ROOT / "terraform"
+MIRROR = Path(os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+# Terraform's name of each setting -> the emulator's MappingConfig field, and how Terraform's value reads there.
 TF_TO_CONFIG = {
-    "batch_size": "batch_size",
-    "maximum_batching_window_in_seconds": "window_s",
-    "parallelization_factor": "parallelization",
-    "maximum_retry_attempts": "max_retries",
-    "maximum_record_age_in_seconds": "max_record_age_s",
-    "tumbling_window_in_seconds": "tumbling_window_s",
+    "batch_size": ("batch_size", lambda v: v),
+    "maximum_batching_window_in_seconds": ("window_s", lambda v: v),
+    "parallelization_factor": ("parallelization", lambda v: v),
+    "maximum_retry_attempts": ("max_retries", lambda v: v),
+    "maximum_record_age_in_seconds": ("max_record_age_s", lambda v: v),
+    "bisect_batch_on_function_error": ("bisect", lambda v: v),
+    "report_batch_item_failures": ("report_item_failures", lambda v: v),
+    "tumbling_window_in_seconds": ("tumbling_window_s", lambda v: v or 0),
+    "starting_position": ("starting_position", lambda v: v),
+    "starting_position_timestamp": (
+        "starting_timestamp",
+        lambda v: None if v is None else datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp(),
+    ),
 }
+OVERRIDES = MANIFEST["local"]["mapping_overrides"]
 
 
-def _variable_default(name: str) -> int:
-    text = (ROOT / "terraform" / "variables.tf").read_text()
-    block = re.search(rf'variable "{name}" \{{(.*?)\n\}}', text, re.S)
-    assert block, f"variable {name} not in terraform/variables.tf"
-    default = re.search(r"^\s*default\s*=\s*(-?\d+)", block.group(1), re.M)
-    assert default, f"variable {name} has no numeric default"
-    return int(default.group(1))
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Evaluate Terraform expressions in terraform/ (the variables at their defaults), as JSON."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not on PATH: the values cannot be read back from Terraform")
+    work = tmp_path_factory.mktemp("tf-console")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_VAR_"))}
+    env.update(CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0", TF_DATA_DIR=str(work / "data"))
+    if MIRROR.is_dir():
+        config = work / "mirror.tfrc"
+        config.write_text(
+            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{MIRROR}"\n'
+            '    include = ["registry.terraform.io/hashicorp/*"]\n  }\n'
+            '  direct {\n    exclude = ["registry.terraform.io/hashicorp/*"]\n  }\n}\n'
+        )
+        env["TF_CLI_CONFIG_FILE"] = str(config)
+    run = [binary, f"-chdir={TERRAFORM_DIR}"]
+    init = subprocess.run(
+        [*run, "init", "-backend=false", "-input=false", "-no-color", "-lockfile=readonly"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if init.returncode != 0:
+        pytest.skip(f"terraform init failed (no provider mirror or network?):\n{init.stderr[-2000:]}")
+
+    def evaluate(expression: str) -> Any:
+        proc = subprocess.run(
+            [*run, "console", "-no-color", f"-state={work / 'none.tfstate'}"],
+            input=f"jsonencode({expression})\n", env=env, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, f"terraform console failed on {expression}:\n{proc.stderr[-4000:]}"
+        return json.loads(json.loads(proc.stdout.strip()))
+
+    return evaluate
 
 
-def _terraform_mappings() -> dict[str, dict[str, object]]:
-    text = (ROOT / "terraform" / "main.tf").read_text()
-    body = re.search(r"event_source_mappings = \{(.*?)\n  \}\n", text, re.S)
-    assert body, "event_source_mappings not found in terraform/main.tf"
-    out: dict[str, dict[str, object]] = {}
-    for block in re.finditer(r"(\w+) = \{(.*?)\n    \}", body.group(1), re.S):
-        fields = dict(re.findall(r"^\s*(\w+)\s*=\s*(.+?)\s*$", block.group(2), re.M))
-        values: dict[str, object] = {}
-        for key, raw in fields.items():
-            if raw.startswith("var."):
-                values[key] = _variable_default(raw[4:])
-            elif raw == "null":
-                values[key] = None
-            elif re.fullmatch(r"-?\d+", raw):
-                values[key] = int(raw)
-            else:
-                values[key] = raw.strip('"')
-        out[f"{values['function']}:{values['stream']}"] = values
+@pytest.fixture(scope="module")
+def terraform_mappings(console: Any) -> dict[str, dict[str, Any]]:
+    """local.event_source_mappings as Terraform computes it, by function:stream."""
+    return {f"{m['function']}:{m['stream']}": m for m in console("local.event_source_mappings").values()}
+
+
+def disagreements(terraform: dict[str, Any], config: MappingConfig, overrides: dict[str, Any]) -> list[str]:
+    """Every setting where the local mapping differs from Terraform's, unless an override names it (then the local
+    value must be the override's)."""
+    out = []
+    for tf_name, (name, convert) in TF_TO_CONFIG.items():
+        actual = getattr(config, name)
+        if tf_name in overrides:
+            expected, why = overrides[tf_name]["value"], "the local override"
+        else:
+            expected, why = convert(terraform[tf_name]), f"Terraform's {tf_name}"
+        if actual != expected:
+            out.append(f"{terraform['function']}: {name} is {actual!r}, {why} is {expected!r}")
     return out
 
 
-def _module_constants() -> dict[str, object]:
-    text = (ROOT / "terraform" / "modules" / "function" / "main.tf").read_text()
-    mapping = re.search(r'resource "aws_lambda_event_source_mapping" "this" \{(.*?)\n\}', text, re.S)
-    assert mapping
-    body = mapping.group(1)
-    return {
-        "bisect": "bisect_batch_on_function_error = true" in body,
-        "report_item_failures": '"ReportBatchItemFailures"' in body,
-        "destination": "on_failure {" in body,
-    }
-
-
-def test_every_terraform_mapping_runs_locally_and_no_other():
+def test_every_terraform_mapping_runs_locally_and_no_other(terraform_mappings: dict[str, Any]) -> None:
     """Terraform's event_source_mappings and the local MAPPINGS are the same (function, stream) pairs."""
-    assert set(_terraform_mappings()) == {f"{f}:{s}" for f, s, _ in MAPPINGS}
+    assert set(terraform_mappings) == {f"{f}:{s}" for f, s, _ in MAPPINGS}
 
 
-def test_local_mappings_have_terraforms_settings():
-    """Every setting of every mapping agrees, except the overrides named in local/stack.py."""
-    terraform, constants = _terraform_mappings(), _module_constants()
-    for function, stream, config in MAPPINGS:
-        tf = terraform[f"{function}:{stream}"]
-        for tf_name, name in TF_TO_CONFIG.items():
-            if name in OVERRIDES:
-                continue
-            expected = tf[tf_name] if tf[tf_name] is not None else 0
-            actual = getattr(config, name)
-            assert actual == expected, f"{function}: {name} is {actual}, Terraform's {tf_name} is {expected}"
-        assert config.bisect is constants["bisect"] is True, function
-        assert config.report_item_failures is constants["report_item_failures"] is True, function
-        assert constants["destination"] and config.destination, f"{function}: no on-failure destination"
+def test_local_mappings_have_terraforms_settings(terraform_mappings: dict[str, Any]) -> None:
+    """Every setting of every mapping agrees, except the overrides named in pipeline.json's local section."""
+    assert set(TF_TO_CONFIG) == set(MAPPING_FIELDS) - {"function", "stream"}, "a mapping setting is not compared"
+    problems = [
+        p for f, s, config in MAPPINGS for p in disagreements(terraform_mappings[f"{f}:{s}"], config, OVERRIDES)
+    ]
+    assert problems == []
 
 
-def test_the_outage_settings_retry_until_the_record_age_within_retention():
+def test_a_local_value_terraform_does_not_have_is_found(terraform_mappings: dict[str, Any]) -> None:
+    """A guard for the comparison itself: a changed setting, or an override not applied, is reported."""
+    function, stream, config = MAPPINGS[0]
+    terraform = terraform_mappings[f"{function}:{stream}"]
+    assert disagreements(terraform, replace(config, batch_size=config.batch_size + 1), OVERRIDES)
+    assert disagreements(terraform, replace(config, bisect=not config.bisect), OVERRIDES)
+    unapplied = replace(config, window_s=terraform["maximum_batching_window_in_seconds"])
+    assert disagreements(terraform, unapplied, OVERRIDES)
+
+
+def test_the_local_record_age_is_the_stage_variables_default(terraform_mappings: dict[str, Any], console: Any) -> None:
+    """A null record age in pipeline.json is the stage's var.maximum_record_age_in_seconds; the local override is
+    that variable's default, so the local stack retries as long as a stage that keeps the default."""
+    default = console("var.maximum_record_age_in_seconds")
+    assert OVERRIDES["maximum_record_age_in_seconds"]["value"] == default
+    for key, m in MANIFEST["mappings"].items():
+        if m["maximum_record_age_in_seconds"] is None:
+            assert terraform_mappings[f"{m['function']}:{m['stream']}"]["maximum_record_age_in_seconds"] == default, key
+
+
+def test_the_outage_settings_retry_until_the_record_age_within_retention(
+    terraform_mappings: dict[str, Any], console: Any
+) -> None:
     """Outages: unlimited retries bounded by the maximum record age, itself within the stream's retention."""
-    age = _variable_default("maximum_record_age_in_seconds")
-    retention_hours = _variable_default("stream_retention_hours")
-    assert 60 <= age <= retention_hours * 3600
-    for values in _terraform_mappings().values():
+    retention_hours = console("var.stream_retention_hours")
+    for values in terraform_mappings.values():
         assert values["maximum_retry_attempts"] == -1
-        assert values["maximum_record_age_in_seconds"] == age
+        assert 60 <= values["maximum_record_age_in_seconds"] <= retention_hours * 3600
 
 
-def test_the_parser_reads_what_main_tf_says():
-    """A guard for the test itself: the parsed values are the ones written in terraform/main.tf."""
-    sink = _terraform_mappings()["error_sink:errors"]
-    assert sink["batch_size"] == 100 and sink["parallelization_factor"] == 2
-    assert _terraform_mappings()["error_alert:errors"]["tumbling_window_in_seconds"] == 60
+def test_every_local_mapping_fails_over_to_its_local_queue() -> None:
+    """The on-failure override: each mapping's destination is its own local SQS queue, which `up` creates."""
+    for function, stream, config in MAPPINGS:
+        assert config.destination is not None and config.destination.endswith(f":{failure_queue(function, stream)}")
+
+
+def test_terraform_takes_the_topology_from_pipeline_json_only() -> None:
+    """No second copy: main.tf reads pipeline.json and holds no function or mapping settings of its own, and the
+    function module passes every mapping setting through."""
+    main = (TERRAFORM_DIR / "main.tf").read_text()
+    assert 'jsondecode(file("${path.module}/../pipeline.json"))' in main
+    for setting in [*MAPPING_FIELDS, "memory_size", "description"]:
+        assert not re.search(rf"^\s*{setting}\s*=\s*[-\d\"]", main, re.M), f"main.tf sets {setting} itself"
+    module = (TERRAFORM_DIR / "modules" / "function" / "main.tf").read_text()
+    assert "bisect_batch_on_function_error = each.value.bisect_batch_on_function_error" in module
+    assert "function_response_types        = each.value.function_response_types" in module

@@ -1,4 +1,4 @@
-"""Terraform: the local rehearsal against a moto server, checkov, and the stage tfvars (DESIGN §6).
+"""Terraform: the local rehearsal against a moto server, checkov, and the stage tfvars.
 
 The rehearsal applies the real root module (QA settings plus environments/local.tfvars)
 to a moto server of its own, checks the result with boto3, re-plans expecting no
@@ -33,7 +33,6 @@ TARGET_DIR = ROOT / "target"
 ENVIRONMENTS = TERRAFORM_DIR / "environments"
 QA_TFVARS = ENVIRONMENTS / "qa.tfvars"
 LOCAL_TFVARS = ENVIRONMENTS / "local.tfvars"
-FUNCTION_KINDS = ("producers", "consumers", "utilities")
 STAGE = "qa"
 
 # Only these checks may fail with the QA settings: the deliberate QA relaxations
@@ -96,12 +95,9 @@ def terraform(terraform_bin: str, tf_env: dict[str, str], tf_work: Path) -> Iter
 
 
 def function_folders() -> dict[str, Path]:
-    """Every function folder with a handler.py, by name (the rule ./build.sh --all follows)."""
-    return {
-        handler.parent.name: handler.parent
-        for kind in FUNCTION_KINDS
-        for handler in sorted((ROOT / kind).glob("*/handler.py"))
-    }
+    """Every function pipeline.json lists, by name (what ./build.sh --all builds and Terraform deploys)."""
+    functions = json.loads((ROOT / "pipeline.json").read_text())["functions"]
+    return {name: ROOT / f["kind"] / name for name, f in functions.items()}
 
 
 def missing_artifacts(names: list[str]) -> list[str]:

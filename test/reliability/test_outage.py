@@ -2,22 +2,20 @@
 lost, none goes to the on-failure queue, and no row is written twice.
 
 The consumer waits the outage out inside each invocation while it has time (its function timeout, 120 s, as
-terraform/main.tf sets it), then fails the invocation; the mapping retries with backoff until the record's
+pipeline.json gives it to Terraform), then fails the invocation; the mapping retries with backoff until the record's
 maximum age (MaximumRetryAttempts -1), bisecting on each failure. Slow by nature: it waits the three minutes.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 import time
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 
-from local.stack import MAPPINGS, ROOT
+from local.stack import MANIFEST, MAPPINGS
 from test.reliability.conftest import Row, function_errors
 from test.support import connect, counts, error_event
 
@@ -27,11 +25,8 @@ OUTAGE_S = 180.0
 
 
 def _terraform_timeout(function: str) -> int:
-    """The function's timeout in terraform/main.tf's functions map."""
-    text = Path(ROOT, "terraform", "main.tf").read_text()
-    block = re.search(rf"\n\s*{function} = \{{(.*?)\n\s*\}}", text, re.DOTALL)
-    assert block, f"no {function} in terraform/main.tf"
-    return int(re.search(r"timeout\s*=\s*(\d+)", block.group(1)).group(1))
+    """The function's timeout as Terraform deploys it: its entry in pipeline.json."""
+    return int(MANIFEST["functions"][function]["timeout"])
 
 
 @pytest.mark.timeout(OUTAGE_S + 600)

@@ -264,8 +264,8 @@ resource "aws_lambda_event_source_mapping" "this" {
   # raises on infrastructure errors, such as a database outage; those batches are
   # retried (maximum_retry_attempts -1: until maximum_record_age_in_seconds), split
   # in halves to isolate a bad record, and finally recorded in the on-failure queue.
-  bisect_batch_on_function_error = true
-  function_response_types        = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error = each.value.bisect_batch_on_function_error
+  function_response_types        = each.value.function_response_types
   maximum_retry_attempts         = each.value.maximum_retry_attempts
   maximum_record_age_in_seconds  = each.value.maximum_record_age_in_seconds
 

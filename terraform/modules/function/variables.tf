@@ -14,7 +14,7 @@ variable "description" {
 }
 
 variable "handler" {
-  description = "(Required) Handler string, <kind>.<name>.handler.handler (DESIGN §2)."
+  description = "(Required) Handler string, <kind>.<name>.handler.handler."
   type        = string
 }
 
@@ -165,6 +165,8 @@ variable "event_sources" {
     maximum_retry_attempts             = optional(number, 10)
     maximum_record_age_in_seconds      = optional(number, 21600)
     tumbling_window_in_seconds         = optional(number)
+    bisect_batch_on_function_error     = optional(bool, true)
+    function_response_types            = optional(list(string), ["ReportBatchItemFailures"])
     starting_position                  = optional(string, "TRIM_HORIZON")
     starting_position_timestamp        = optional(string)
     enabled                            = optional(bool, true)

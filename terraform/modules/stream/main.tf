@@ -1,5 +1,5 @@
 # One Kinesis data stream: the log that producers write once and consumers read
-# independently (DESIGN §1), encrypted with the project's KMS key.
+# independently, encrypted with the project's KMS key.
 resource "aws_kinesis_stream" "this" {
   name             = var.name
   shard_count      = var.stream_mode == "PROVISIONED" ? var.shard_count : null
