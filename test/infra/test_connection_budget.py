@@ -114,8 +114,15 @@ def test_plan_within_the_budget_passes_and_records_the_figures(planner: Planner)
     assert one(plan, "terraform_data.connection_budget")["input"] == {
         "max_connections": 98,
         "budget": 88,
-        "connections": 8,
-        "worst_case": {"error_sink": 2, "migrate": 1, "read_table": 2, "reset_table": 2, "reprocess_dead_letters": 1},
+        "connections": 9,
+        "worst_case": {
+            "error_sink": 2,
+            "migrate": 1,
+            "read_table": 2,
+            "reset_table": 2,
+            "reprocess_dead_letters": 1,
+            "maintain": 1,
+        },
     }
     # One PROVISIONED shard: the consumers' reservations are shards x parallelization factor.
     assert one(plan, 'module.function["error_sink"].aws_lambda_function.this')["reserved_concurrent_executions"] == 2
@@ -129,7 +136,9 @@ def test_consumers_reservation_follows_the_shard_count(planner: Planner) -> None
     # A fixed 20 with parallelization 2 would throttle past 10 shards; 12 shards x 2 = 24.
     assert one(plan, 'module.function["error_sink"].aws_lambda_function.this')["reserved_concurrent_executions"] == 24
     assert one(plan, 'module.function["error_alert"].aws_lambda_function.this')["reserved_concurrent_executions"] == 12
-    assert one(plan, "terraform_data.connection_budget")["input"]["connections"] == 24 + 6
+    assert (
+        one(plan, "terraform_data.connection_budget")["input"]["connections"] == 24 + 7
+    )  # error_sink, and the utilities' 7
 
 
 def test_plan_over_the_budget_fails_naming_the_numbers(planner: Planner) -> None:
@@ -137,7 +146,7 @@ def test_plan_over_the_budget_fails_naming_the_numbers(planner: Planner) -> None
     assert plan is None
     text = failure(proc)
     assert "Connection budget exceeded" in text, text[-3000:]
-    assert "can hold 106 connections at once" in text
+    assert "can hold 107 connections at once" in text
     assert "error_sink 100 (errors 50 shards x parallelization 2)" in text
     assert "over the budget of 88 (max_connections 98 less a reserve of 10, db.t4g.micro)" in text
 
@@ -147,13 +156,15 @@ def test_prod_plan_over_the_proxy_pool_fails_naming_it(planner: Planner) -> None
     assert plan is None
     text = failure(proc)
     # db.t4g.medium: floor(3.5 GiB / 9531392) = 394; the proxy's pool is 90% of it.
-    assert "can hold 404 connections at once" in text, text[-3000:]
+    assert "can hold 405 connections at once" in text, text[-3000:]
     assert "error_sink 400 (errors 200 shards x parallelization 2)" in text
     assert "over the budget of 354 (the RDS Proxy's pool, 90% of max_connections 394, db.t4g.medium)" in text
 
 
 def test_a_lower_reserved_concurrency_caps_the_worst_case(planner: Planner) -> None:
-    reserved = "{migrate = 1, read_table = 2, reset_table = 2, reprocess_dead_letters = 1, error_sink = 40}"
+    reserved = (
+        "{migrate = 1, read_table = 2, reset_table = 2, reprocess_dead_letters = 1, maintain = 1, error_sink = 40}"
+    )
     proc, plan = planner.plan(*QA, "-var=stream_shard_count=50", f"-var=reserved_concurrency={reserved}")
     assert plan is not None, proc.stderr
     assert one(plan, "terraform_data.connection_budget")["input"]["worst_case"]["error_sink"] == 40
@@ -163,7 +174,7 @@ def test_a_lower_reserved_concurrency_caps_the_worst_case(planner: Planner) -> N
 
 
 def test_a_database_function_without_a_reservation_fails(planner: Planner) -> None:
-    reserved = "{migrate = 1, read_table = 2, reset_table = 2}"
+    reserved = "{migrate = 1, read_table = 2, reset_table = 2, maintain = 1}"
     proc, plan = planner.plan(*QA, f"-var=reserved_concurrency={reserved}")
     assert plan is None
     text = failure(proc)
