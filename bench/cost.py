@@ -11,19 +11,17 @@ Measured here, the way the functions spend their billed time:
   an in-memory fake), so the PutRecords round trip to Kinesis is NOT in it: the real invocation waits for it too,
   which only the pipeline figures (moto) or a deployed stage can show.
 
-Memory sizes are read from terraform/main.tf, so a change there changes the figure.
+Memory sizes are read from pipeline.json, the topology Terraform deploys, so a change there changes the figure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import re
 import statistics
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg2
 
@@ -33,7 +31,6 @@ from shared import kinesis
 
 __all__ = ["PRICES", "Prices", "lambda_memory_mb", "run"]
 
-MAIN_TF = Path(__file__).resolve().parents[1] / "terraform" / "main.tf"
 PRODUCER_REQUEST_EVENTS = 500  # error_source's limit per request, and so per aggregated record
 PUT_PAYLOAD_UNIT_BYTES = 25 * 1024
 KIB = 1024
@@ -68,16 +65,11 @@ PRICES = Prices()
 INSTANCE_VCPUS = {"db.t4g.micro": 2, "db.t4g.medium": 2}
 
 
-def lambda_memory_mb(function: str, main_tf: Path = MAIN_TF) -> int:
-    """The memory_size of ``function``'s entry in local.functions (terraform/main.tf)."""
-    text = main_tf.read_text()
-    match = re.search(rf"^\s*{re.escape(function)}\s*=\s*\{{(.*?)^\s*\}}", text, flags=re.MULTILINE | re.DOTALL)
-    if not match:
-        raise ValueError(f"{function} has no entry in {main_tf}")
-    size = re.search(r"memory_size\s*=\s*(\d+)", match.group(1))
-    if not size:
-        raise ValueError(f"{function}'s entry in {main_tf} has no memory_size")
-    return int(size.group(1))
+def lambda_memory_mb(function: str) -> int:
+    """The memory_size of ``function`` in pipeline.json, the topology Terraform deploys."""
+    from local import manifest
+
+    return int(manifest.load()["functions"][function]["memory_size"])
 
 
 def lambda_cost(invocations: float, seconds_each: float, memory_mb: int, gb_second: float) -> float:
