@@ -30,6 +30,7 @@ ENV = {
     "DATABASE_SSLMODE": "disable",
     "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:errors",
     "LOG_LEVEL": "WARNING",
+    "RETENTION_DAYS": "30",
 }
 _PROBE = "import sys, time\nt = time.perf_counter()\nimport {module}\nprint(time.perf_counter() - t)\n"
 
