@@ -296,6 +296,19 @@ class _CopySource:
         self.read(-1)
         return "".join(self._chunks)
 
+    def drain(self) -> list[Sequence[Any]]:
+        """Every row, the rest produced now without formatting them: for a caller that will not COPY them all."""
+        try:
+            self.rows.extend(self._rows)
+        except BaseException as e:
+            self.error = e
+            raise
+        return self.rows
+
+    def lines(self, rows: Iterable[Sequence[Any]]) -> str:
+        """``rows`` in COPY's text format, with this source's formatter."""
+        return "".join(map(self._line, rows))
+
     def copy(self, cur: psycopg2.extensions.cursor, statement: str) -> None:
         """``cur.copy_expert(statement, self)``; an error of the rows' own is raised as itself, not as the driver's."""
         try:
@@ -345,18 +358,18 @@ def _insert_idempotent(
     # A replay (or a key repeated in the batch, or a concurrent writer of the same keys): find the keys already
     # stored with one indexed lookup, and COPY only the rest, in key order. A replay of a stored batch ends
     # here with nothing to write, for about the price of reading the batch.
-    source.text()  # produce every row: the failed COPY may have stopped reading early
+    every = source.drain()  # the failed COPY may have stopped reading early; only the new rows are formatted
     positions = [columns.index(k) for k in key]
-    stored = _stored_rows(cur, table, key, [[row[i] for row in source.rows] for i in positions])
+    stored = _stored_rows(cur, table, key, [[row[i] for row in every] for i in positions])
     fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
-    for n, row in enumerate(source.rows):
+    for n, row in enumerate(every):
         k = tuple(row[i] for i in positions)
         if n not in stored and k not in fresh:
             fresh[k] = row
     if not fresh:
         return 0
     rows = [fresh[k] for k in sorted(fresh)]
-    if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO("".join(map(copy_line, rows))))):
+    if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO(source.lines(rows)))):
         return len(rows)
     return _insert_staged(cur, table, columns, rows, key=key)  # a concurrent writer got there in between
 
@@ -485,7 +498,7 @@ def insert_or_reject(
         inserted = _insert_idempotent(cur, table, columns, source, key=key)
     except _REFUSALS as e:
         cur.execute("ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk")
-        source.text()  # the driver may have stopped reading at the error: produce the rest
+        source.drain()  # the driver may have stopped reading at the error: produce the rest
         refused: list[tuple[int, str]] = []
         inserted = _bisect(cur, table, columns, source.rows, 0, e, key, line, refused)
         return inserted, sorted(refused)
