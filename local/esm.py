@@ -402,7 +402,7 @@ class EventSourceMapping:
         listed = {s["ShardId"] for s in shards}
         ready = []
         for s in shards:
-            parents = [p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p in listed]
+            parents = [str(p) for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p in listed]
             if self.checkpoints.get(s["ShardId"]) != SHARD_END and all(
                 self.checkpoints.get(p) == SHARD_END for p in parents
             ):

@@ -155,7 +155,7 @@ def check(manifest: Any) -> None:
 def load(path: Path = PATH) -> dict[str, Any]:
     """pipeline.json, checked."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ManifestError(f"cannot read {path}: {e}") from None
     check(manifest)

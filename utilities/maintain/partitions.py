@@ -9,6 +9,7 @@ reported as busy and done by the next run (partitions exist AHEAD_DAYS ahead, so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from shared import db
+from shared.exceptions import DatabaseError
 from utilities.maintain import transform
 
 __all__ = ["DELETE_BATCH", "LOCK_TIMEOUT_MS", "existing", "maintain"]
@@ -117,7 +119,7 @@ def _delete_older(database: db.Database, table: str, column: str, by: str, befor
     ).format(t=sql.Identifier(table), c=sql.Identifier(column), by=sql.Identifier(by))
     total = 0
     while True:
-        n = database.run(lambda cur: _delete_batch(cur, statement, (before, DELETE_BATCH)))
+        n: int = database.run(lambda cur: _delete_batch(cur, statement, (before, DELETE_BATCH)))
         total += n
         if n < DELETE_BATCH:
             return total
@@ -129,7 +131,7 @@ def _step(database: db.Database, work: Callable[[Any], Any]) -> tuple[str | None
     other steps go on either way; an unreachable database is raised."""
     try:
         return None, database.run(work)
-    except db.DatabaseError as e:
+    except DatabaseError as e:
         if isinstance(e.__cause__, psycopg2.errors.LockNotAvailable):
             return "busy", None
         raise
@@ -144,9 +146,13 @@ def maintain(
     dead_letters' rows older than the retention. Returns what was done; ``busy`` lists the steps left to the next
     run because a lock was not free, ``failed`` those PostgreSQL refused, with its reason."""
     plan = transform.plan(today, retention_days, database.run(existing), ahead_days=ahead_days)
-    created, dropped, busy, failed, moved = [], [], [], [], 0
+    created: list[str] = []
+    dropped: list[str] = []
+    busy: list[str] = []
+    failed: list[str] = []
+    moved = 0
     for partition in plan.create:
-        problem, n = _step(database, lambda cur, p=partition: _create(cur, p))
+        problem, n = _step(database, functools.partial(_create, partition=partition))
         if problem is None:
             created.append(partition.name)
             moved += n
@@ -155,7 +161,7 @@ def maintain(
         else:
             failed.append(f"create {partition.name}: {problem}")
     for name in plan.drop:
-        problem, _ = _step(database, lambda cur, n=name: _drop(cur, n))
+        problem, _ = _step(database, functools.partial(_drop, name=name))
         if problem is None:
             dropped.append(name)
         elif problem == "busy":

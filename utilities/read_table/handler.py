@@ -24,7 +24,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     key = sql.SQL(", ").join(map(sql.Identifier, query.key))
     # Only rows of transactions older than this snapshot's xmin: all of them have finished, so every row a later
     # page could show sorts after the cursor handed out now (see shared/sql/0005_paging_txid.sql).
-    where = [sql.SQL("txid < pg_snapshot_xmin(pg_current_snapshot())")]
+    where: list[sql.Composable] = [sql.SQL("txid < pg_snapshot_xmin(pg_current_snapshot())")]
     params: list[Any] = []
     if query.after is not None:
         where.append(sql.SQL("({}) > ({})").format(key, sql.SQL(", ").join([sql.Placeholder()] * len(query.key))))

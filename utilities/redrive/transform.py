@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
@@ -119,7 +119,7 @@ def _time(obj: Mapping[str, Any], name: str, where: str) -> datetime:
 
 
 def _sequence(obj: Mapping[str, Any], name: str) -> str:
-    value = _field(obj, name, str, "KinesisBatchInfo")
+    value: str = _field(obj, name, str, "KinesisBatchInfo")
     if not _SEQUENCE(value):
         raise NotAFailureRecord(f"KinesisBatchInfo.{name} is not a sequence number: {value[:40]!r}")
     return value
@@ -299,11 +299,15 @@ def parse_request(event: Any) -> Request:
 # --------------------------------------------------------------------------- reading the range back
 
 
-def take(batch: FailedBatch, records: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], bool]:
+_Record = TypeVar("_Record", bound=Mapping[str, Any])
+
+
+def take(batch: FailedBatch, records: Sequence[_Record]) -> tuple[list[_Record], bool]:
     """The records of one GetRecords answer that belong to the batch, and whether the batch's end was reached
     (a record at or past endSequenceNumber). Records before startSequenceNumber are not the batch's either."""
     start, end = int(batch.start), int(batch.end)
-    mine, done = [], False
+    mine: list[_Record] = []
+    done = False
     for record in records:
         seq = int(record["SequenceNumber"])
         if seq > end:

@@ -39,7 +39,7 @@ def _page(cur: Any, request: transform.Request, after: int) -> tuple[int, transf
         ).format(where),
         (after, *values, request.page_size),
     )
-    letters = [transform.DeadLetter(*r[:7], bytes(r[7])) for r in cur.fetchall()]
+    letters = [transform.DeadLetter(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7])) for r in cur.fetchall()]
     if not letters:
         return None
     verdicts = [transform.judge(letter) for letter in letters]
