@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/python -m local demo
 
 up: $(STAMP)
-	$(BIN)/python -m local up
+	$(BIN)/python -m local up $(if $(PORT),--port $(PORT))
 
 # KIND is consumer, producer or utility; STREAM is optional while pipeline.json has one stream.
 new: $(STAMP)

@@ -1,14 +1,19 @@
-"""CLI of the local stack: ``python -m local {up,demo,invoke,logs}``.
+"""CLI of the local stack: ``python -m local COMMAND``.
 
-up [--kinesis ENGINE]  start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, maintain, run the mappings
+up [--port P]          start moto (+ kinesis-mock) + PostgreSQL, create streams, migrate, maintain, run the mappings
 demo                   all of the above on sample events, print what landed, then stop
 invoke FUNCTION EVENT  run one handler on an event (a JSON file or inline JSON) against the running stack
 logs FILE              send log lines (FILE, or - for stdin) to log_source as a CloudWatch Logs delivery
+alerts                 the alerts error_alert published to the local SNS topic since the last look
+failures [FUNCTION]    the on-failure records in the mappings' local queues (left there for redrive)
 redrive FUNCTION       bring back the batches FUNCTION's mapping gave up on (its on-failure queue)
 reprocess              read dead letters again through today's schema; the valid ones move to errors
 replay FUNCTION        deliver a stream to FUNCTION from its start or a time, up to the current tip
 maintain               create the coming days' partitions of errors, drop those past RETENTION_DAYS
 new KIND NAME          a new consumer, producer or utility from a template, with its pipeline.json entry
+
+The response goes to stdout, alone; progress and the functions' logs go to stderr. Exit status 2: what was typed
+is wrong (a missing file, not JSON, an unknown function); 1: the command failed (no stack up, a function error).
 """
 
 from __future__ import annotations
@@ -25,14 +30,62 @@ import time
 from pathlib import Path
 from typing import Any
 
-from local.stack import FUNCTIONS, MAPPINGS, ROOT, LocalStack, load_handler, resolve_function
+from local import cli
+from local.cli import EXIT_USAGE, CliError
+from local.stack import (
+    FUNCTIONS,
+    MAPPINGS,
+    ROOT,
+    LocalStack,
+    UnknownFunction,
+    error_payload,
+    load_handler,
+    resolve_function,
+)
 
 SAMPLE = ROOT / "local" / "sample_events.json"
+PROG = "python -m local"
 
 
 def _say(message: str) -> None:
-    # Always the real stdout: in the demo, the functions' own output is redirected to a log file.
-    print(f"[local] {message}", file=sys.__stdout__, flush=True)
+    # stderr: stdout carries the response alone (and in the demo the functions' own output goes to a log file).
+    print(f"[local] {message}", file=sys.stderr, flush=True)
+
+
+def _functions_to_stderr() -> contextlib.AbstractContextManager[Any]:
+    """The functions' log lines and EMF metrics (stdout on Lambda) go to stderr here, beside the progress."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+class _Signals:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP, caught for a command that runs a stack. Each is remembered (``hit``) and
+    the callbacks run; only while ``raising`` is it also raised as KeyboardInterrupt. Starting and stopping the stack
+    are never interrupted, so whatever was started is stopped."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.raising = False
+        self.callbacks: list[Any] = []
+        self._saved: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._saved[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if not self.hit:
+            _say(f"{signal.Signals(signum).name}: stopping the stack")
+        self.hit = True
+        for callback in self.callbacks:
+            callback()
+        if self.raising:
+            self.raising = False
+            raise KeyboardInterrupt
 
 
 def _port_free(port: int) -> bool:
@@ -51,12 +104,15 @@ def _quiet() -> None:
 
 def _stack(args: argparse.Namespace) -> LocalStack:
     port = args.port
+    state = Path(args.state_dir) / "stack.json"
+    if state.exists() and not _unreachable(_settings(state)):
+        raise CliError(f"a stack is already up with its settings in {state}: stop it (Ctrl-C), or pass --state-dir")
     if not _port_free(port):
-        raise SystemExit(f"port {port} on 127.0.0.1 is taken (a stack already up?); pass --port")
+        raise CliError(f"port {port} on 127.0.0.1 is taken (a stack already up?): pass --port, e.g. make up PORT=4600")
     engine = getattr(args, "kinesis", "moto")
     kinesis_port = getattr(args, "kinesis_port", None) or port + 1
     if engine == "kinesis-mock" and not _port_free(kinesis_port):
-        raise SystemExit(f"port {kinesis_port} on 127.0.0.1 is taken; pass --kinesis-port")
+        raise CliError(f"port {kinesis_port} on 127.0.0.1 is taken: pass --kinesis-port")
     return LocalStack(
         Path(args.state_dir),
         moto_port=port,
@@ -109,64 +165,83 @@ def _demo(stack: LocalStack) -> int:
     return 0 if ok else 1
 
 
+def _where_data_lives(stack: LocalStack, state_dir: str) -> str:
+    if stack.postgres is None:
+        return "the database is DATABASE_URL's server"
+    return (
+        f"PostgreSQL keeps its data in {Path(state_dir) / 'pg'}: rows stay there when the stack stops (the demo's "
+        f"too) and the next up starts with them; remove that folder for an empty database"
+    )
+
+
 def demo(args: argparse.Namespace) -> int:
     stack = _stack(args)
     _quiet()
     log_path = Path(args.state_dir) / "functions.log"
-    try:
-        stack.start(progress=_say, fresh=True)
-        stack.activate()
-        _say(f"function logs and metrics go to {log_path}")
-        with log_path.open("w") as log, contextlib.redirect_stdout(log):
-            return _demo(stack)
-    finally:
-        stack.stop()
-        _say("stack stopped")
+    with _Signals() as signals:
+        try:
+            with _functions_to_stderr():
+                stack.start(progress=_say, fresh=True)
+            if signals.hit:
+                raise KeyboardInterrupt
+            signals.raising = True
+            stack.activate()
+            _say(f"function logs and metrics go to {log_path}")
+            with log_path.open("w") as log, contextlib.redirect_stdout(log):
+                code = _demo(stack)
+            _say(_where_data_lives(stack, args.state_dir))
+            return code
+        finally:
+            signals.raising = False
+            stack.stop()
+            _say("stack stopped")
 
 
 def up(args: argparse.Namespace) -> int:
     stack = _stack(args)
-    stop = False
+    _quiet()
     mappings: list[Any] = []
-
-    def _stop(*_: Any) -> None:
-        nonlocal stop
-        stop = True
-        for m in mappings:
-            m.disable()  # a batch being retried through an outage stops now, its checkpoint unmoved
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        stack.start(progress=_say)
-        stack.activate()
-        _say(f"settings written to {Path(args.state_dir) / 'stack.json'}; for your shell:")
-        for key, value in stack.env.items():
-            print(f"    export {key}={value}")
-        mappings.extend(stack.mapping(name) for name, _, _ in MAPPINGS)
-        for m in mappings:
-            m.on_failure = _announce_failure(m.function_name)
-        _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")
-        while not stop:
+    with _Signals() as signals:
+        signals.callbacks.append(lambda: [m.disable() for m in mappings])  # a batch retried through an outage stops
+        try:
+            with _functions_to_stderr():
+                stack.start(progress=_say)
+            if signals.hit:
+                return 0
+            stack.activate()
+            _say(_where_data_lives(stack, args.state_dir))
+            _say(f"settings written to {Path(args.state_dir) / 'stack.json'}; for your shell:")
+            for key, value in stack.env.items():
+                print(f"    export {key}={value}", flush=True)
+            with _functions_to_stderr():
+                mappings.extend(stack.mapping(name) for name, _, _ in MAPPINGS)
             for m in mappings:
-                n = m.poll_once()
-                if n:
-                    _say(f"{m.function_name}: delivered {n} records")
-            time.sleep(0.5)
-        return 0
-    finally:
-        stack.stop()
-        _say("stack stopped")
+                m.on_failure = _announce_failure(m.function_name)
+            _say(f"polling for {', '.join(m.function_name for m in mappings)}; Ctrl-C stops the stack")
+            _say(
+                f"in another terminal: {PROG} invoke FUNCTION EVENT; {PROG} alerts (error_alert's alerts); "
+                f"{PROG} failures (on-failure records)"
+            )
+            while not signals.hit:
+                for m in mappings:
+                    with _functions_to_stderr():
+                        n = m.poll_once()
+                    if n:
+                        _say(f"{m.function_name}: delivered {n} records")
+                time.sleep(0.5)
+            return 0
+        finally:
+            stack.stop()
+            _say("stack stopped")
 
 
 def _announce_failure(function: str) -> Any:
     def announce(record: dict[str, Any]) -> None:
         info, context = record["KinesisBatchInfo"], record["requestContext"]
-        print(
-            f"[local] {function}: {info['batchSize']} record(s) of {info['shardId']} from {info['startSequenceNumber']}"
-            f" skipped ({context['condition']}); the on-failure record is in its SQS queue",
-            file=sys.stderr,
-            flush=True,
+        _say(
+            f"{function}: {info['batchSize']} record(s) of {info['shardId']} from {info['startSequenceNumber']}"
+            f" skipped ({context['condition']}); the on-failure record is in its SQS queue: "
+            f"{PROG} failures {function} lists it, {PROG} redrive {function} brings it back"
         )
 
     return announce
@@ -179,58 +254,144 @@ def consume(args: argparse.Namespace) -> int:
     from local.stack import mapping_for
 
     _use_stack_settings(args.state_dir)
+    _mapped_or_refuse(args.function)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KINESIS") or endpoint)
-    esm = mapping_for(
-        args.function,
-        kinesis,
-        checkpoints=Path(args.checkpoints) if args.checkpoints else None,
-        clients=lambda service: boto3.client(service, endpoint_url=endpoint),
-    )
+    with _functions_to_stderr():
+        esm = mapping_for(
+            args.function,
+            kinesis,
+            checkpoints=Path(args.checkpoints) if args.checkpoints else None,
+            clients=lambda service: boto3.client(service, endpoint_url=endpoint),
+        )
+    esm.on_failure = _announce_failure(args.function)
     if args.until_idle:
-        _say(f"{args.function}: delivered {esm.drain()} records")
+        with _functions_to_stderr():
+            delivered = esm.drain()
+        _say(f"{args.function}: delivered {delivered} records")
         return 0
     while True:
-        if n := esm.poll_once():
+        with _functions_to_stderr():
+            n = esm.poll_once()
+        if n:
             _say(f"{args.function}: delivered {n} records")
         time.sleep(0.2)
 
 
+def _mapped_or_refuse(function: str) -> None:
+    if function not in {name for name, _, _ in MAPPINGS}:
+        mapped = ", ".join(name for name, _, _ in MAPPINGS)
+        raise CliError(f"{function!r} has no event source mapping in pipeline.json; mapped: {mapped}", EXIT_USAGE)
+
+
+def _function(name: str) -> str:
+    try:
+        return resolve_function(name)
+    except UnknownFunction as e:
+        raise CliError(f"{e.args[0]} (or a folder such as producers/error_source)", EXIT_USAGE) from None
+
+
+def _handler(handler: str) -> Any:
+    """Import a handler under the stack's settings; a module that fails at import (its configuration, say) is
+    one line, as Lambda's init error would be."""
+    try:
+        with _functions_to_stderr():
+            return load_handler(handler)
+    except Exception as e:
+        raise CliError(f"{handler.rsplit('.', 2)[0]} failed at import: {type(e).__name__}: {e}") from None
+
+
+def _invoker(handler: str) -> cli.Invoke:
+    """One local invocation, as Lambda's RequestResponse answers it: (response, None) or (error payload, Unhandled)."""
+    from local.esm import LambdaContext
+
+    function = _handler(handler)
+    name = handler.split(".")[-3] if handler.count(".") >= 2 else handler
+
+    def run(event: Any) -> tuple[Any, str | None]:
+        with _functions_to_stderr():
+            try:
+                return function(event, LambdaContext(name)), None
+            except Exception as e:  # a function error
+                return error_payload(e), "Unhandled"
+
+    return run
+
+
 def invoke(args: argparse.Namespace) -> int:
+    handler = _function(args.function)
+    event = cli.load_event(args.event)
     _use_stack_settings(args.state_dir)
-    handler = load_handler(resolve_function(args.function))
-    text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
-    event = json.loads(text)
-    result = handler(event, None)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    return cli.run_invoke(args.function, event, _invoker(handler), all_pages=args.all_pages)
 
 
 def maintain(args: argparse.Namespace) -> int:
     """utilities/maintain against the running stack, as its daily schedule runs it on AWS."""
     _use_stack_settings(args.state_dir)
-    result = load_handler(FUNCTIONS["maintain"])({}, None)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    return cli.run_invoke("maintain", {}, _invoker(FUNCTIONS["maintain"]))
+
+
+def _settings(state: Path) -> dict[str, str]:
+    try:
+        settings = json.loads(state.read_text())
+    except (OSError, ValueError) as e:
+        raise CliError(f"cannot read the stack's settings in {state} ({e}): start the stack again (make up)") from None
+    return {str(k): str(v) for k, v in settings.items()}
+
+
+def _unreachable(settings: dict[str, str]) -> str | None:
+    """The first endpoint of the stack (AWS, Kinesis, database) that does not take a connection, if any."""
+    from urllib.parse import urlsplit
+
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS", "DATABASE_URL"):
+        url = settings.get(key)
+        if not url:
+            continue
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or (5432 if parts.scheme.startswith("postgres") else 80)
+        except ValueError:
+            continue
+        if host is None:
+            continue
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+        except OSError:
+            return f"{host}:{port} ({key})"
+    return None
 
 
 def _use_stack_settings(state_dir: str) -> None:
+    """The running stack's settings (its stack.json; the environment wins), checked to answer."""
     state = Path(state_dir) / "stack.json"
     if state.exists():
-        for key, value in json.loads(state.read_text()).items():
+        for key, value in _settings(state).items():
             os.environ.setdefault(key, value)
+    elif not os.environ.get("AWS_ENDPOINT_URL"):
+        raise CliError(f"no local stack is up ({state} does not exist): start one with `make up` in another terminal")
+    if where := _unreachable(dict(os.environ)):
+        source = f"the settings in {state}" if state.exists() else "the environment"
+        raise CliError(
+            f"the local stack does not answer at {where}, from {source}: is `make up` still running? Start it again"
+        )
 
 
 def logs(args: argparse.Namespace) -> int:
     from local.cloudwatch import subscription_event
 
+    if args.file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.file).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CliError(
+                f"cannot read log lines from {args.file}: {e.strerror or e}; give a text file, or -", EXIT_USAGE
+            ) from None
     _use_stack_settings(args.state_dir)
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     event = subscription_event(args.group, args.stream, lines, first_timestamp_ms=int(time.time() * 1000))
-    result = load_handler(FUNCTIONS["log_source"])(event, None)
-    print(json.dumps(result, indent=2, default=str))
-    return 0
+    return cli.run_invoke("log_source", event, _invoker(FUNCTIONS["log_source"]))
 
 
 def _mapped(function: str) -> tuple[str, Any]:
@@ -255,28 +416,32 @@ def redrive(args: argparse.Namespace) -> int:
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     sqs, kinesis, s3 = (boto3.client(s, endpoint_url=endpoint) for s in ("sqs", "kinesis", "s3"))
-    function = local_function(args.function)
+    try:
+        function = local_function(args.function)
+    except KeyError as e:
+        raise CliError(e.args[0], EXIT_USAGE) from None
     options = {"dry_run": args.dry_run, "max_messages": args.max_messages, "allow_partial": args.allow_partial}
     if args.s3_bucket:
         source: dict[str, Any] = {"s3_bucket": args.s3_bucket, "s3_prefix": args.s3_prefix}
         where = f"s3://{args.s3_bucket}/{args.s3_prefix}"
     else:
         queue = args.queue or failure_queue(function, _mapped(function)[0])
-        where = queue if queue.startswith(("http://", "https://")) else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        where = queue if queue.startswith(("http://", "https://")) else _queue_url(sqs, queue)
         source = {"queue_url": where}
     _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
     try:
         request = transform.parse_request({**source, **options})
     except transform.BadRequest as e:
-        raise SystemExit(f"redrive: {e}") from None
-    result = tool.Redrive(
-        kinesis=kinesis,
-        sqs=sqs,
-        s3=s3,
-        deliver=lambda batch, event: invoke_locally(batch.function_name, event),
-        progress=_say,
-    ).run(request)
-    print(json.dumps(result, indent=2, default=str))
+        raise CliError(str(e), EXIT_USAGE) from None
+    with _functions_to_stderr():
+        result = tool.Redrive(
+            kinesis=kinesis,
+            sqs=sqs,
+            s3=s3,
+            deliver=lambda batch, event: invoke_locally(batch.function_name, event),
+            progress=_say,
+        ).run(request)
+    cli.print_response(result)
     _say(
         f"messages read {result['messages_read']}, redriven {result['redriven']}, kept {result['kept']} "
         f"(expired {result['expired']}, not on-failure records {result['not_failure_records']}, "
@@ -296,9 +461,18 @@ def reprocess(args: argparse.Namespace) -> int:
     for name in ("reason", "since", "until", "stream", "confirm"):
         if getattr(args, name) is not None:
             event[name] = getattr(args, name)
-    result = load_handler(FUNCTIONS["reprocess_dead_letters"])(event, None)
-    print(json.dumps(result, indent=2, default=str))
-    return 0 if result.get("statusCode") == 200 else 1
+    return cli.run_invoke(
+        "reprocess_dead_letters", event, _invoker(FUNCTIONS["reprocess_dead_letters"]), fail_on_status=True
+    )
+
+
+def _queue_url(sqs: Any, name: str) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except ClientError as e:
+        raise CliError(f"no queue {name!r} on the local stack ({e.response['Error'].get('Code')})") from None
 
 
 def _checkpoints_before(kinesis: Any, stream: str, at: Any) -> dict[str, str]:
@@ -334,10 +508,11 @@ def replay(args: argparse.Namespace) -> int:
 
     _use_stack_settings(args.state_dir)
     _quiet()
-    function = resolve_function(args.function).split(".")[-3]
+    function = _function(args.function).split(".")[-3]
     stream, settings = _mapped(function)
     stream = args.stream or stream
-    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_KINESIS") or os.environ.get("AWS_ENDPOINT_URL")
+    kinesis = boto3.client("kinesis", endpoint_url=endpoint)
     checkpoints = Checkpoints()
     if args.start.lower() in ("trim-horizon", "trim_horizon"):
         _say(f"replaying {stream} to {function} from the start of every shard (TRIM_HORIZON)")
@@ -345,19 +520,77 @@ def replay(args: argparse.Namespace) -> int:
         try:
             at = datetime.fromisoformat(args.start)
         except ValueError:
-            raise SystemExit(
-                f"--from must be trim-horizon or an ISO 8601 timestamp with a zone, got {args.start!r}"
+            raise CliError(
+                f"--from must be trim-horizon or an ISO 8601 timestamp with a zone, got {args.start!r}", EXIT_USAGE
             ) from None
         if at.tzinfo is None:
-            raise SystemExit(f"--from needs a time zone (Z or +hh:mm): {args.start!r}")
+            raise CliError(f"--from needs a time zone (Z or +hh:mm): {args.start!r}", EXIT_USAGE)
         for shard_id, sequence in _checkpoints_before(kinesis, stream, at).items():
             checkpoints.set(shard_id, sequence)
         _say(f"replaying {stream} to {function} from {at.isoformat()} (AT_TIMESTAMP)")
     esm = EventSourceMapping(
-        kinesis, stream, function, load_handler(FUNCTIONS[function]), settings, checkpoints=checkpoints
+        kinesis, stream, function, _handler(FUNCTIONS[function]), settings, checkpoints=checkpoints
     )
-    delivered = esm.drain()
+    esm.on_failure = _announce_failure(function)
+    with _functions_to_stderr():
+        delivered = esm.drain()
     _say(f"{function}: delivered {delivered} records in {esm.invocations} invocation(s); caught up with the tip")
+    return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    """The alerts error_alert published, read from the SQS queue the stack subscribes to its SNS topic."""
+    import boto3
+
+    from local.stack import ALERT_QUEUE, ALERT_TOPIC, MANIFEST, manifest
+
+    _use_stack_settings(args.state_dir)
+    sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    url = _queue_url(sqs, ALERT_QUEUE)
+    found: list[Any] = []
+    deadline = time.monotonic() + args.wait
+    while True:
+        wait = max(0, min(20, round(deadline - time.monotonic())))
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get("Messages", [])
+        for m in messages:
+            try:
+                found.append(json.loads(m["Body"]))
+            except ValueError:
+                found.append({"body": m["Body"]})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if not messages and (found or time.monotonic() >= deadline):
+            break
+    cli.print_response(found)
+    threshold = manifest.local_environment(MANIFEST)["ALERT_THRESHOLD"]
+    window = next((c.tumbling_window_s for name, _, c in MAPPINGS if name == "error_alert"), None)
+    _say(
+        f"{len(found)} alert(s) from SNS topic {ALERT_TOPIC!r} through SQS queue {ALERT_QUEUE!r}, taken off the "
+        f"queue (each is shown once). error_alert alerts once per source and {window} s window with at least "
+        f"{threshold} errors, when the window has closed: --wait SECONDS waits for one"
+    )
+    return 0
+
+
+def failures(args: argparse.Namespace) -> int:
+    """The on-failure records waiting in each mapping's local queue, left there for redrive."""
+    import boto3
+
+    from local.stack import failure_queue, peek_queue
+
+    if args.function is not None:
+        _mapped_or_refuse(args.function)
+    _use_stack_settings(args.state_dir)
+    sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    found: dict[str, list[Any]] = {}
+    for function, stream, _ in MAPPINGS:
+        if args.function in (None, function):
+            queue = failure_queue(function, stream)
+            found[queue] = peek_queue(sqs, _queue_url(sqs, queue))
+    cli.print_response(found)
+    for queue, records in found.items():
+        function = queue.split("-")[0]
+        hint = f": {PROG} redrive {function} brings them back" if records else ""
+        _say(f"{queue}: {len(records)} on-failure record(s), left in the queue{hint}")
     return 0
 
 
@@ -381,9 +614,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
-    parser.add_argument("--port", type=int, default=4566, help="port of the Kinesis endpoint (default 4566)")
+    parser.add_argument("--port", type=int, default=4566, help="port of the AWS endpoint, moto (default 4566)")
+    parser.add_argument("--traceback", action="store_true", help="on an unexpected error, show where it happened")
+    port = {"type": int, "default": argparse.SUPPRESS, "help": "port of the AWS endpoint, moto (default 4566)"}
     sub = parser.add_subparsers(dest="command", required=True)
     upp = sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C")
+    upp.add_argument("--port", **port)
     upp.add_argument(
         "--kinesis",
         choices=("moto", "kinesis-mock"),
@@ -392,11 +628,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     upp.add_argument("--kinesis-port", type=int, help="kinesis-mock's port (default: --port + 1)")
     upp.set_defaults(run=up)
-    sub.add_parser("demo", help="run the whole pipeline on sample events").set_defaults(run=demo)
-    inv = sub.add_parser("invoke", help="run one function's handler on an event file")
-    inv.add_argument("function", help="a name (error_source), a folder (producers/error_source) or a handler string")
-    inv.add_argument("event", help='a JSON event file, or the JSON itself (\'{"table": "errors"}\')')
+    dm = sub.add_parser("demo", help="run the whole pipeline on sample events")
+    dm.add_argument("--port", **port)
+    dm.set_defaults(run=demo)
+    inv = sub.add_parser("invoke", help="run one function's handler on an event against the running stack")
+    cli.add_invoke_arguments(
+        inv, function_help="a name (error_source), a folder (producers/error_source) or a handler string"
+    )
     inv.set_defaults(run=invoke)
+    al = sub.add_parser("alerts", help="the alerts error_alert published to the local SNS topic since the last look")
+    al.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for an alert (default 0)")
+    al.set_defaults(run=alerts)
+    fl = sub.add_parser("failures", help="the on-failure records in the mappings' local queues (left there)")
+    fl.add_argument("function", nargs="?", help="only this mapped function's queue, e.g. error_sink")
+    fl.set_defaults(run=failures)
     co = sub.add_parser("consume", help="run one function's event source mapping against a running stack")
     co.add_argument("function", help="a mapped function, e.g. error_sink")
     co.add_argument("--checkpoints", help="a JSON file to keep the checkpoint in, so a restart resumes")
@@ -440,7 +685,28 @@ def main(argv: list[str] | None = None) -> int:
     nw.add_argument("--stream", help="the stream a consumer reads or a producer writes (default: the only one)")
     nw.set_defaults(run=new)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except CliError as e:
+        print(f"{PROG} {args.command}: {e}", file=sys.stderr, flush=True)
+        return e.code
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as e:
+        if args.traceback:
+            raise
+        print(
+            f"{PROG} {args.command}: failed: {type(e).__name__}: {_one_line(e)} (--traceback shows where)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 if __name__ == "__main__":

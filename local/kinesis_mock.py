@@ -17,7 +17,7 @@ from pathlib import Path
 from local.postgres import free_port
 from local.process import ServerProcess
 
-__all__ = ["PACKAGE", "KinesisMock", "install", "listening_addresses"]
+__all__ = ["PACKAGE", "KinesisMock", "install", "installed", "listening_addresses"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "kinesis-local@0.6.2"
@@ -27,6 +27,10 @@ PRELOAD = Path(__file__).resolve().parent / "kinesis_mock_loopback.js"
 
 def _main_js(cache: Path) -> Path:
     return cache / "node_modules" / "kinesis-local" / "main.js"
+
+
+def installed(cache: Path = CACHE) -> bool:
+    return _main_js(cache).exists()
 
 
 def install(cache: Path = CACHE) -> Path:

@@ -68,9 +68,10 @@ class LocalPostgres:
 
         folder = self.bin_dir or _commands.POSTGRES_BIN_PATH
         command = [str(folder / program), "-D", str(self.data_dir), *args]
-        # Fixed programs from a known folder, with our own arguments.
+        # Fixed programs from a known folder, with our own arguments. In a session of its own (the server pg_ctl
+        # starts inherits it), so a Ctrl-C in the terminal reaches only the stack, which stops the server itself.
         result = subprocess.run(  # nosec B603
-            command, user=self._user, capture_output=True, text=True, timeout=90, check=False
+            command, user=self._user, capture_output=True, text=True, timeout=90, check=False, start_new_session=True
         )
         if result.returncode != 0:
             log = self.data_dir / "server.log"

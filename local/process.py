@@ -29,8 +29,9 @@ class ServerProcess:
         hint: str = "",
     ) -> None:
         # Callers pass their own interpreter or node and fixed arguments: nothing untrusted reaches the argv.
+        # In a session of its own, so a Ctrl-C in the terminal reaches only the stack, which stops it in order.
         self._proc = subprocess.Popen(  # nosec B603
-            list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while True:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import time
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any
 import boto3
 import psycopg2
 
-from local import manifest
+from local import kinesis_mock, manifest
 from local.esm import Checkpoints, EventSourceMapping, LambdaContext, MappingConfig
 from local.kinesis_mock import KinesisMock
 from local.moto import MotoServer
@@ -31,12 +34,16 @@ __all__ = [
     "ROOT",
     "STREAMS",
     "LocalStack",
+    "UnknownFunction",
+    "error_payload",
     "failure_queue",
     "invoke_locally",
     "load_handler",
     "local_function",
     "mapping_for",
+    "peek_queue",
     "resolve_function",
+    "timed",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +75,10 @@ MOTO_KEY = "test"  # moto accepts any credentials; these are not secrets
 LOCAL_RETENTION_DAYS = int(manifest.local_environment(MANIFEST)["RETENTION_DAYS"])
 
 
+class UnknownFunction(LookupError):
+    """A name that is no function of pipeline.json; the message lists the known ones."""
+
+
 def resolve_function(name_or_path: str) -> str:
     """'error_source', 'producers/error_source' or a handler string -> the handler string."""
     candidate = name_or_path.rstrip("/").split("/")[-1]
@@ -75,7 +86,42 @@ def resolve_function(name_or_path: str) -> str:
         return FUNCTIONS[candidate]
     if name_or_path in FUNCTIONS.values():
         return name_or_path
-    raise SystemExit(f"unknown function {name_or_path!r}; known: {', '.join(sorted(FUNCTIONS))}")
+    raise UnknownFunction(f"unknown function {name_or_path!r}; known: {', '.join(sorted(FUNCTIONS))}")
+
+
+@contextlib.contextmanager
+def timed(say: Callable[[str], None], before: str, after: str) -> Iterator[None]:
+    """A long step: ``before`` when it starts, ``after`` with its duration when it is done."""
+    say(before)
+    started = time.monotonic()
+    yield
+    say(f"{after} in {time.monotonic() - started:.1f} s")
+
+
+def peek_queue(sqs: Any, url: str) -> list[dict[str, Any]]:
+    """Every message body of a standard queue, decoded, without taking any off it: each is made visible again at
+    once, for ``redrive`` or the next look."""
+    seen: set[str] = set()
+    handles: list[str] = []
+    out: list[dict[str, Any]] = []
+    try:
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+            ).get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                return out
+            for m in fresh:
+                seen.add(m["MessageId"])
+                handles.append(m["ReceiptHandle"])
+                try:
+                    out.append(json.loads(m["Body"]))
+                except ValueError:
+                    out.append({"body": m["Body"]})  # not JSON: shown as it is
+    finally:
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def load_handler(handler: str) -> Any:
@@ -102,7 +148,18 @@ def invoke_locally(function_name: str, event: Any, *, timeout_s: float = 60.0) -
     try:
         return load_handler(FUNCTIONS[name])(event, LambdaContext(name, timeout_s)), None
     except Exception as e:  # a function error, as Lambda reports it
-        return {"errorMessage": str(e), "errorType": type(e).__name__}, "Unhandled"
+        return error_payload(e), "Unhandled"
+
+
+def error_payload(e: BaseException) -> dict[str, Any]:
+    """Lambda's response for a handler that raised (Python runtime): type, message and the frames from the handler's
+    on (the first frame, the caller's own, is left out)."""
+    frames = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    return {
+        "errorMessage": str(e),
+        "errorType": type(e).__name__,
+        "stackTrace": [frame.rstrip("\n") for frame in traceback.format_tb(frames)],
+    }
 
 
 @dataclass
@@ -167,14 +224,22 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if fresh and self.database_url is None:
             shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
-        say(f"starting moto on {self.endpoint_url}")
-        self.moto = MotoServer(self.moto_port).start()
+        self.moto = MotoServer(self.moto_port)
+        with timed(say, f"starting moto on {self.endpoint_url}", "moto ready"):
+            self.moto.start()
         if self.kinesis_engine == "kinesis-mock":
-            self.kinesis_mock = KinesisMock(int(self.kinesis_endpoint_url.rsplit(":", 1)[1])).start()
+            self.install_kinesis_mock(say)
+            self.kinesis_mock = KinesisMock(int(self.kinesis_endpoint_url.rsplit(":", 1)[1]))
+            with timed(say, "starting kinesis-mock", "kinesis-mock ready"):
+                self.kinesis_mock.start()
         say(f"Kinesis endpoint ({self.kinesis_engine}) on {self.kinesis_endpoint_url}")
         if self.database_url is None:
-            say("starting an embedded PostgreSQL")
-            self.postgres = LocalPostgres(self.state_dir / "pg").start()
+            data = self.state_dir / "pg"
+            self.postgres = LocalPostgres(data)
+            first = not (data / "PG_VERSION").exists()
+            before = f"starting PostgreSQL, {'a new database (initdb)' if first else 'with the data'} in {data}"
+            with timed(say, before, "PostgreSQL ready"):
+                self.postgres.start()
             self.database_url = self.postgres.url
         client = self.kinesis()
         for name, shards in STREAMS.items():
@@ -192,6 +257,18 @@ class LocalStack:
         say(f"maintain: {len(done['created'])} partitions created, {len(done['dropped'])} dropped")
         (self.state_dir / "stack.json").write_text(json.dumps(self.env, indent=2))
         return self
+
+    @staticmethod
+    def install_kinesis_mock(say: Callable[[str], None]) -> None:
+        """kinesis-mock from npm into .cache/kinesis-local, on first use only, announced with its duration."""
+        if kinesis_mock.installed():
+            return
+        with timed(
+            say,
+            f"installing kinesis-mock ({kinesis_mock.PACKAGE} from npm) into {kinesis_mock.CACHE}: first use only",
+            "kinesis-mock installed",
+        ):
+            kinesis_mock.install()
 
     def _alerts(self) -> None:
         sns, sqs = self.client("sns"), self.client("sqs")

@@ -1,7 +1,9 @@
 """Invoke a deployed Lambda function and fail loudly: ``python -m scripts.invoke NAME [EVENT]``.
 
 The deploy jobs use it to run ``migrate`` after every apply; the smoke test uses ``invoke_function``.
-A function error, or a response whose ``statusCode`` is 400 or more, exits non-zero with the reason.
+Its arguments, event loading, ``--all`` paging and printing are ``python -m local invoke``'s (local/cli.py): the
+response on stdout, one line on stderr when something is wrong. A call that fails, a function error, or a response
+whose ``statusCode`` is 400 or more exits 1; an event file that is missing or not JSON exits 2.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-__all__ = ["InvokeError", "check_status", "invoke_function", "lambda_client"]
+from local import cli
+
+__all__ = ["InvokeError", "call", "check_status", "invoke_function", "lambda_client"]
 
 
 class InvokeError(Exception):
@@ -29,8 +32,9 @@ def lambda_client(region: str | None = None) -> Any:
     return boto3.client("lambda", region_name=region, config=config)
 
 
-def invoke_function(client: Any, name: str, event: Any) -> Any:
-    """The function's decoded response; InvokeError when the call fails or the function raised."""
+def call(client: Any, name: str, event: Any) -> tuple[Any, str | None]:
+    """One RequestResponse invoke: (the decoded response, Lambda's FunctionError or None); InvokeError when the
+    call itself fails or the answer is not JSON."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -42,9 +46,15 @@ def invoke_function(client: Any, name: str, event: Any) -> Any:
         payload = json.loads(raw) if raw else None
     except ValueError as e:
         raise InvokeError(f"{name} answered with something that is not JSON: {raw[:200]!r}") from e
-    if response.get("FunctionError"):
+    return payload, response.get("FunctionError")
+
+
+def invoke_function(client: Any, name: str, event: Any) -> Any:
+    """The function's decoded response; InvokeError when the call fails or the function raised."""
+    payload, error = call(client, name, event)
+    if error:
         detail = f"{payload.get('errorType')}: {payload.get('errorMessage')}" if isinstance(payload, dict) else payload
-        raise InvokeError(f"{name} raised an error ({response['FunctionError']}): {detail}")
+        raise InvokeError(f"{name} raised an error ({error}): {detail}")
     return payload
 
 
@@ -58,18 +68,27 @@ def check_status(name: str, payload: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.invoke", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help="the function's name, e.g. event-pipeline-qa-migrate")
-    parser.add_argument("event", nargs="?", default="{}", help="inline JSON or a JSON file (default: {})")
+    cli.add_invoke_arguments(parser, function_help="the function's name, e.g. event-pipeline-qa-migrate")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the AWS CLI configuration)")
     args = parser.parse_args(argv)
-    text = args.event if args.event.lstrip().startswith(("{", "[")) else Path(args.event).read_text()
+    from botocore.exceptions import BotoCoreError
+
     try:
-        payload = check_status(args.name, invoke_function(lambda_client(args.region), args.name, json.loads(text)))
-    except InvokeError as e:
+        event = cli.load_event(args.event)
+        client = lambda_client(args.region)
+        return cli.run_invoke(
+            args.function,
+            event,
+            lambda payload: call(client, args.function, payload),
+            all_pages=args.all_pages,
+            fail_on_status=True,
+        )
+    except cli.CliError as e:
         print(f"invoke: error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(payload, indent=2, default=str))
-    return 0
+        return e.code
+    except (InvokeError, BotoCoreError) as e:  # BotoCoreError: no region or credentials, before any call
+        print(f"invoke: error: {e}", file=sys.stderr)
+        return cli.EXIT_FAILED
 
 
 if __name__ == "__main__":
