@@ -155,7 +155,7 @@ def _demo(stack: LocalStack) -> int:
         cur.execute("SELECT event_id, level, source, left(message, 50) FROM errors ORDER BY occurred_at")
         rows = cur.fetchall()
         cur.execute("SELECT count(*) FROM dead_letters")
-        (dead,) = cur.fetchone()
+        (dead,) = cur.fetchone() or (0,)
     _say(f"errors table holds {len(rows)} rows (dead letters: {dead}):")
     for event_id, level, source, message in rows:
         _say(f"    {event_id}  {level:<8} {source:<16} {message}")
@@ -385,8 +385,9 @@ def logs(args: argparse.Namespace) -> int:
         try:
             text = Path(args.file).read_text()
         except (OSError, UnicodeDecodeError) as e:
+            why = (e.strerror if isinstance(e, OSError) else None) or e
             raise CliError(
-                f"cannot read log lines from {args.file}: {e.strerror or e}; give a text file, or -", EXIT_USAGE
+                f"cannot read log lines from {args.file}: {why}; give a text file, or -", EXIT_USAGE
             ) from None
     _use_stack_settings(args.state_dir)
     lines = [line for line in text.splitlines() if line.strip()]
@@ -542,7 +543,8 @@ def alerts(args: argparse.Namespace) -> int:
     """The alerts error_alert published, read from the SQS queue the stack subscribes to its SNS topic."""
     import boto3
 
-    from local.stack import ALERT_QUEUE, ALERT_TOPIC, MANIFEST, manifest
+    from local import manifest
+    from local.stack import ALERT_QUEUE, ALERT_TOPIC, MANIFEST
 
     _use_stack_settings(args.state_dir)
     sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
@@ -616,10 +618,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=str(ROOT / ".local"), help="where the stack keeps its data")
     parser.add_argument("--port", type=int, default=4566, help="port of the AWS endpoint, moto (default 4566)")
     parser.add_argument("--traceback", action="store_true", help="on an unexpected error, show where it happened")
-    port = {"type": int, "default": argparse.SUPPRESS, "help": "port of the AWS endpoint, moto (default 4566)"}
+
+    def port_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--port", type=int, default=argparse.SUPPRESS, help="port of the AWS endpoint, moto (default 4566)"
+        )
+
     sub = parser.add_subparsers(dest="command", required=True)
     upp = sub.add_parser("up", help="start the stack and run the mappings until Ctrl-C")
-    upp.add_argument("--port", **port)
+    port_option(upp)
     upp.add_argument(
         "--kinesis",
         choices=("moto", "kinesis-mock"),
@@ -629,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     upp.add_argument("--kinesis-port", type=int, help="kinesis-mock's port (default: --port + 1)")
     upp.set_defaults(run=up)
     dm = sub.add_parser("demo", help="run the whole pipeline on sample events")
-    dm.add_argument("--port", **port)
+    port_option(dm)
     dm.set_defaults(run=demo)
     inv = sub.add_parser("invoke", help="run one function's handler on an event against the running stack")
     cli.add_invoke_arguments(
