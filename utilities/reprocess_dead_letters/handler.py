@@ -5,7 +5,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from shared import config, db, events, kinesis, observability
+from shared import config, db, kinesis, observability, rows
 from utilities.reprocess_dead_letters import transform
 
 CONFIG = config.load(database=True)
@@ -13,7 +13,7 @@ observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
 DB = db.for_function(CONFIG)
 kinesis.load_codec()
-events.load_reader()
+rows.load_reader()
 STOP_WITH_MS_LEFT = 15_000  # a page takes well under this; stop before Lambda's timeout, never inside a page
 
 

@@ -4,7 +4,7 @@ A dead letter keeps what the consumer could not use: for a user record (sub_sequ
 that user record's data, the event's JSON; for a whole Kinesis record (sub_sequence_number -1) it is the
 record as the consumer had it: the decoded bytes of an aggregate it could not read, or, when the record's data
 was not even base64, that data's text. ``judge`` puts each through the consumer's steps again, with today's
-code: base64, de-aggregation (shared.kinesis), then the schema (shared.events.read_stored), and says which
+code: base64, de-aggregation (shared.kinesis), then the schema (shared.rows.read_stored), and says which
 rows it gives for ``errors`` and which of its user records are still dead letters, and why.
 """
 
