@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.config import Settings
 from shared.exceptions import SecretError
-from shared.kinesis import CALL_TIMEOUTS_S, Publisher
+from shared.publisher import CALL_TIMEOUTS_S, Publisher
 
 __all__ = ["client", "publisher", "secret_reader"]
 

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producers.error_source import transform
-from shared import aws, config, invocation, kinesis, observability
+from shared import aws, config, invocation, observability
+from shared.publisher import PublishResult
 
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
@@ -20,7 +21,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
     deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, invocation.remaining_ms(context))
-    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else kinesis.PublishResult()
+    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else PublishResult()
     failed = list(result.failed)
     observability.emit_metrics(
         "error_source",
