@@ -1,4 +1,4 @@
-"""One way to get boto3 clients: real AWS, or a local endpoint (AWS_ENDPOINT_URL or localstack-client)."""
+"""One way to get boto3 clients: real AWS, or a local endpoint (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ def _session() -> Any:
 
 
 @cache
-def _client(
-    service: str, region: str, endpoint_url: str | None, use_localstack: bool, call_timeout_s: float | None = None
-) -> Any:
+def _client(service: str, region: str, endpoint_url: str | None, call_timeout_s: float | None = None) -> Any:
     # Imported here, not at module import, so functions that never call AWS do not pay for it. A client
     # straight from botocore skips boto3's resource layer: the same client, about 0.3x of `import boto3`
     # less cold start (bench/RESULTS.md).
@@ -48,10 +46,6 @@ def _client(
             read_timeout=call_timeout_s - connect,
             tcp_keepalive=True,
         )
-    if use_localstack and endpoint_url is None:
-        import localstack_client.session
-
-        return localstack_client.session.Session(region_name=region).client(service, config=config)
     return _session().create_client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
@@ -63,7 +57,7 @@ def client(service: str, settings: Settings, *, call_timeout_s: float | None = N
     With a local endpoint, ``AWS_ENDPOINT_URL_<SERVICE>`` (botocore's per-service name, e.g.
     AWS_ENDPOINT_URL_KINESIS) points that one service elsewhere: the local stack's kinesis-mock engine.
     """
-    return _client(service, settings.region, _endpoint(service, settings), settings.use_localstack, call_timeout_s)
+    return _client(service, settings.region, _endpoint(service, settings), call_timeout_s)
 
 
 def _endpoint(service: str, settings: Settings) -> str | None:
@@ -91,7 +85,7 @@ def publisher(settings: Settings) -> Publisher:
 
     def client_for(call_timeout_s: float) -> Any:
         endpoint = _endpoint("kinesis", settings)
-        return _client("kinesis", settings.region, endpoint, settings.use_localstack, call_timeout_s)
+        return _client("kinesis", settings.region, endpoint, call_timeout_s)
 
     return Publisher(
         client_for(CALL_TIMEOUTS_S[-1]),

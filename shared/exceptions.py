@@ -13,10 +13,6 @@ class InvalidEvent(PipelineError):
     """An event breaks the schema; the message is the reason given back to the sender or stored."""
 
 
-class PayloadTooLarge(PipelineError):
-    """A request body or event count is over its limit."""
-
-
 class PublishError(PipelineError):
     """Kinesis refused a request for a reason that retrying will not fix (missing stream, no permission)."""
 
