@@ -288,11 +288,12 @@ def invoke(batch: transform.FailedBatch, event: dict[str, Any]) -> tuple[Any, st
     return payload, response.get("FunctionError")
 
 
-SQS = aws.client("sqs", CONFIG)
-S3 = aws.client("s3", CONFIG)
-KINESIS = aws.client("kinesis", CONFIG)
+# Each built on its first use: a run reads a queue or a bucket, not both.
+SQS = aws.lazy_client("sqs", CONFIG)
+S3 = aws.lazy_client("s3", CONFIG)
+KINESIS = aws.lazy_client("kinesis", CONFIG)
 # One attempt (botocore would invoke the consumer again behind our back), and time for its whole batch.
-LAMBDA = aws.client("lambda", CONFIG, call_timeout_s=900.0)
+LAMBDA = aws.lazy_client("lambda", CONFIG, call_timeout_s=900.0)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
