@@ -250,6 +250,7 @@ def redrive(args: argparse.Namespace) -> int:
     import boto3
 
     from local.stack import failure_queue, invoke_locally, local_function
+    from shared.exceptions import Rejected
     from utilities.redrive import handler as tool
     from utilities.redrive import transform
 
@@ -267,7 +268,7 @@ def redrive(args: argparse.Namespace) -> int:
     _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
     try:
         request = transform.parse_request({**source, **options})
-    except transform.BadRequest as e:
+    except Rejected as e:
         raise SystemExit(f"redrive: {e}") from None
     result = tool.Redrive(
         kinesis=kinesis,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import aws, config, observability
+from shared.exceptions import Rejected
 from shared.lambda_events import kinesis_record
 from utilities.redrive import transform
 
@@ -299,8 +300,8 @@ LAMBDA = aws.lazy_client("lambda", CONFIG, call_timeout_s=900.0)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.parse_request(event)
-    except transform.BadRequest as e:
-        return {"statusCode": 400, "error": str(e)}
+    except Rejected as e:
+        return e.response()
 
     def out_of_time() -> bool:
         return context is not None and context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT
