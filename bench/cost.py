@@ -28,6 +28,7 @@ import psycopg2
 from bench import data
 from bench.report import Figure
 from shared import kinesis
+from shared.publisher import Publisher
 
 __all__ = ["PRICES", "Prices", "lambda_memory_mb", "run"]
 
@@ -111,7 +112,7 @@ def _producer_seconds(requests: int) -> tuple[float, float]:
     from producers.error_source import transform
 
     raw = data.raw_events(PRODUCER_REQUEST_EVENTS * requests, seed=29)
-    publisher = kinesis.Publisher(FakeKinesis(), "errors")
+    publisher = Publisher(FakeKinesis(), "errors")
     received = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     times, sizes = [], []
     for k in range(requests):

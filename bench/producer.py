@@ -8,6 +8,7 @@ from typing import Any
 from bench import data
 from bench.report import Figure, best_of, rate
 from shared import kinesis
+from shared.publisher import Publisher
 
 __all__ = ["FakeKinesis", "run"]
 
@@ -44,7 +45,7 @@ def _through_requests(raw: list[dict[str, Any]], size: int) -> tuple[int, int, f
     from producers.error_source import transform
 
     fake = FakeKinesis()
-    publisher = kinesis.Publisher(fake, "errors")
+    publisher = Publisher(fake, "errors")
     received = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     records = 0
     fills = []
@@ -68,7 +69,7 @@ def run(*, n: int, repeats: int) -> list[Figure]:
     aggregates = kinesis.aggregate(fill_entries)
     fills = [(len(a.data) + len(a.partition_key.encode())) / kinesis.MAX_RECORD_BYTES for a in aggregates[:-1]]
     fake = FakeKinesis()
-    assert not kinesis.Publisher(fake, "errors").publish(aggregates).failed
+    assert not Publisher(fake, "errors").publish(aggregates).failed
     calls_500, records_500, fill_500 = _through_requests(data.raw_events(FILL_EVENTS, seed=19), 500)
     mean = sum(len(d) for _, d in fill_entries) / len(fill_entries)
     return [

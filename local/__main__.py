@@ -412,6 +412,7 @@ def redrive(args: argparse.Namespace) -> int:
     import boto3
 
     from local.stack import failure_queue, invoke_locally, local_function
+    from shared.exceptions import Rejected
     from utilities.redrive import handler as tool
     from utilities.redrive import transform
 
@@ -432,7 +433,7 @@ def redrive(args: argparse.Namespace) -> int:
     _say(f"{'dry run: ' if args.dry_run else ''}reading on-failure records from {where}")
     try:
         request = transform.parse_request({**source, **options})
-    except transform.BadRequest as e:
+    except Rejected as e:
         raise CliError(str(e), EXIT_USAGE) from None
     with _functions_to_stderr():
         result = tool.Redrive(

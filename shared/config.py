@@ -58,7 +58,6 @@ class Settings:
     endpoint_url: str | None = None
     # AWS_ENDPOINT_URL_<SERVICE> beside a local endpoint: one service elsewhere (the local kinesis-mock engine).
     service_endpoints: Mapping[str, str] = field(default_factory=dict)
-    use_localstack: bool = False
     stream_name: str | None = None
     database: DatabaseSettings | None = None
     log_level: str = "INFO"
@@ -251,7 +250,6 @@ def load(
             for name, value in env.items()
             if name.startswith("AWS_ENDPOINT_URL_") and value and endpoint is not None
         },
-        use_localstack=env.get("USE_LOCALSTACK", "").lower() in {"1", "true", "yes"},
         stream_name=stream_name,
         database=db,
         log_level=log_level,

@@ -1,5 +1,9 @@
 """The project's own exceptions: driver errors are re-raised as one of these, so a log line says what failed."""
 
+from __future__ import annotations
+
+from typing import Any
+
 
 class PipelineError(Exception):
     """Base class of every error the pipeline raises on purpose."""
@@ -13,8 +17,21 @@ class InvalidEvent(PipelineError):
     """An event breaks the schema; the message is the reason given back to the sender or stored."""
 
 
-class PayloadTooLarge(PipelineError):
-    """A request body or event count is over its limit."""
+class Rejected(PipelineError):
+    """A request refused as it stands: the status to answer with and the reason, for the caller to read.
+
+    Every function that refuses a request raises this from its transform; the handler answers with it
+    (``response()`` for a function invoked directly, error_source's own reply shape over HTTP).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+    def response(self) -> dict[str, Any]:
+        """The answer of a directly invoked function: ``{"statusCode": status, "error": reason}``."""
+        return {"statusCode": self.status, "error": self.reason}
 
 
 class PublishError(PipelineError):

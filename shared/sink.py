@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import db, events, kinesis
+from shared import db, events, kinesis, rows
 from shared.exceptions import InvalidEvent
 
 __all__ = [
@@ -170,7 +170,7 @@ def take(item: kinesis.UserRecord | kinesis.CorruptRecord, out: Plan) -> tuple[A
         out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, item.reason))
         return None
     try:
-        row = (*events.read_stored(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)
+        row = (*rows.read_stored(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)
     except InvalidEvent as e:
         out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, str(e)))
         return None

@@ -8,7 +8,7 @@ from shared import aws, config, observability
 CONFIG = config.load(alerts=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
-SNS = aws.client("sns", CONFIG)
+SNS = aws.lazy_client("sns", CONFIG)  # built by the first closed window that has alerts
 FIFO = str(CONFIG.alert_topic_arn).endswith(".fifo")
 
 

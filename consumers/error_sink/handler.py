@@ -6,14 +6,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from consumers.error_sink import transform
-from shared import config, db, events, invocation, kinesis, observability
+from shared import config, db, invocation, kinesis, observability, rows
 
 CONFIG = config.load(database=True)
 observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
 DB = db.for_function(CONFIG)
 kinesis.load_codec()  # at init, not in the first batch
-events.load_reader()
+rows.load_reader()
 
 
 def write_batch(cur: Any, records: Sequence[dict[str, Any]]) -> transform.Outcome:

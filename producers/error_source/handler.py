@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producers.error_source import transform
-from shared import aws, config, invocation, kinesis, observability
+from shared import aws, config, invocation, observability
+from shared.exceptions import Rejected
+from shared.publisher import PublishResult
 
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
@@ -16,11 +18,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.read_request(event)
         batch = transform.prepare(request, received_at=datetime.now(UTC))
-    except transform.RequestError as e:
+    except Rejected as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})
         return transform.error_response(transform.is_http(event), e)
     deadline_s = transform.publish_deadline(CONFIG.publish_deadline_s, invocation.remaining_ms(context))
-    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else kinesis.PublishResult()
+    result = PUBLISHER.publish(batch.records, deadline_s=deadline_s) if batch.records else PublishResult()
     failed = list(result.failed)
     observability.emit_metrics(
         "error_source",

@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import events, kinesis
-from shared.exceptions import InvalidEvent
+from shared.exceptions import InvalidEvent, Rejected
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_EVENTS",
     "Batch",
     "Request",
-    "RequestError",
     "content_id",
     "error_response",
     "is_http",
@@ -59,15 +58,6 @@ class Batch:
     records: list[kinesis.AggregatedRecord] = field(default_factory=list)
 
 
-class RequestError(Exception):
-    """The request as a whole cannot be taken; carries the HTTP status to answer with."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def is_http(event: Any) -> bool:
     """An HTTP API (payload 2.0) or function URL event, as opposed to a direct invoke."""
     context = event.get("requestContext") if isinstance(event, Mapping) else None
@@ -78,39 +68,39 @@ def _items(payload: Any) -> list[Any]:
     if isinstance(payload, Mapping) and set(payload) == {"events"}:
         payload = payload["events"]
         if not isinstance(payload, list):
-            raise RequestError(400, "events must be a JSON array")
+            raise Rejected(400, "events must be a JSON array")
     items = payload if isinstance(payload, list) else [payload]
     if not items:
-        raise RequestError(400, "no events in the request")
+        raise Rejected(400, "no events in the request")
     if len(items) > MAX_EVENTS:
-        raise RequestError(413, f"{len(items)} events in one request, over the limit of {MAX_EVENTS}")
+        raise Rejected(413, f"{len(items)} events in one request, over the limit of {MAX_EVENTS}")
     return items
 
 
 def read_request(event: Any) -> Request:
     """Accept an HTTP API (payload 2.0) / function URL POST, or a direct invoke ``{"events": [...]}``."""
     if not isinstance(event, Mapping):
-        raise RequestError(400, "the invocation event must be a JSON object")
+        raise Rejected(400, "the invocation event must be a JSON object")
     if not is_http(event):
         if "events" not in event:
-            raise RequestError(400, 'a direct invoke must carry {"events": [...]}')
+            raise Rejected(400, 'a direct invoke must carry {"events": [...]}')
         return Request(_items({"events": event["events"]}), http=False)
     method = event["requestContext"]["http"].get("method", "")
     if method != "POST":
-        raise RequestError(405, f"method {method} not allowed; use POST")
+        raise Rejected(405, f"method {method} not allowed; use POST")
     body = event.get("body") or ""
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("utf-8")
     except (binascii.Error, ValueError, UnicodeEncodeError) as e:
-        raise RequestError(400, f"body is not valid base64 or UTF-8: {e}") from e
+        raise Rejected(400, f"body is not valid base64 or UTF-8: {e}") from e
     if len(raw) > MAX_BODY_BYTES:
-        raise RequestError(413, f"body is {len(raw)} bytes, over the limit of {MAX_BODY_BYTES}")
+        raise Rejected(413, f"body is {len(raw)} bytes, over the limit of {MAX_BODY_BYTES}")
     if not raw.strip():
-        raise RequestError(400, "body is empty")
+        raise Rejected(400, "body is empty")
     try:
         payload = events.decode(raw)
     except InvalidEvent as e:
-        raise RequestError(400, f"body is {e}") from e
+        raise Rejected(400, f"body is {e}") from e
     return Request(_items(payload), http=True)
 
 
@@ -153,7 +143,7 @@ def prepare(request: Request, *, received_at: datetime) -> Batch:
         batch.positions.append(index)
         encoded.append((event.event_id, data))
     if total > MAX_BODY_BYTES:
-        raise RequestError(413, f"events are {total} bytes encoded, over the limit of {MAX_BODY_BYTES}")
+        raise Rejected(413, f"events are {total} bytes encoded, over the limit of {MAX_BODY_BYTES}")
     batch.records = kinesis.aggregate(encoded)
     return batch
 
@@ -195,7 +185,8 @@ def respond(request: Request, batch: Batch, failed_records: Sequence[int] = ()) 
     return _reply(request.http, status, body, headers)
 
 
-def error_response(http: bool, error: RequestError) -> dict[str, Any]:
+def error_response(http: bool, error: Rejected) -> dict[str, Any]:
+    """A refused request's answer: ``{"message": reason}`` with its status, over HTTP or to a direct invoke."""
     return _reply(http, error.status, {"message": error.reason}, {"content-type": "application/json"})
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from producers.log_source import transform
 from shared import aws, config, events, kinesis, observability
 from shared.exceptions import PublishError
+from shared.publisher import PublishResult
 
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
@@ -18,7 +19,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     outcome = transform.convert(delivery, received_at=datetime.now(UTC))
     found, skipped = outcome.events, outcome.skipped
     records = kinesis.aggregate([(e.event_id, events.encode(e)) for e in found])
-    result = PUBLISHER.publish(records) if records else kinesis.PublishResult()
+    result = PUBLISHER.publish(records) if records else PublishResult()
     observability.emit_metrics(
         "log_source",
         {

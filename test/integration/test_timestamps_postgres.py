@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared import events
+from shared import events, rows
 from shared.exceptions import InvalidEvent
 from test.support import error_event, wire
 
@@ -80,7 +80,7 @@ def test_every_accepted_timestamp_is_stored_and_read_back(column, text):
     if parsed is None:
         return
     stored = events.stored(events.parse(error_event(1, occurred_at=text)))[4]  # the text the sink inserts
-    assert stored == events.read_stored(wire(error_event(1, occurred_at=text)))[4]  # and the fast path
+    assert stored == rows.read_stored(wire(error_event(1, occurred_at=text)))[4]  # and the fast path
     column.execute("INSERT INTO ts_check VALUES (%s) RETURNING at", (stored,))
     (back,) = column.fetchone()  # psycopg2 builds a datetime, as read_table does
     assert back == parsed
@@ -103,7 +103,7 @@ def test_what_the_validator_refuses_postgresql_or_reading_back_refuses_too(colum
     with pytest.raises(InvalidEvent, match=reason):
         events.parse(error_event(1, occurred_at=text))
     with pytest.raises(InvalidEvent, match=reason):
-        events.read_stored(wire(error_event(1, occurred_at=text)))
+        rows.read_stored(wire(error_event(1, occurred_at=text)))
     # The refusal is not over-cautious: the server refuses the text, or the row cannot be read back.
     with pytest.raises((psycopg2.DataError, ValueError, OverflowError)):  # the connection is autocommit
         column.execute("INSERT INTO ts_check VALUES (%s) RETURNING at", (text,))

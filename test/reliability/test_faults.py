@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from shared import kinesis
+from shared.publisher import Publisher
 from test.reliability.conftest import Row, function_errors
 from test.reliability.proxy import ThrottlingProxy
 from test.support import connect, counts, error_event, slow_inserts, wire
@@ -126,7 +127,7 @@ def test_throttled_puts(local_stack, produce, mapping, db, summary):
     with ThrottlingProxy(local_stack.endpoint_url, failure_rate=0.3) as proxy:
         client = boto3.client("kinesis", endpoint_url=proxy.url, region_name="us-east-1")
         original = module.PUBLISHER
-        module.PUBLISHER = kinesis.Publisher(client, "errors", deadline_s=30, base_delay_s=0.01)
+        module.PUBLISHER = Publisher(client, "errors", deadline_s=30, base_delay_s=0.01)
         try:
             replies = []
             for batch in range(20):  # 20 requests of 25 events: 20 PutRecords calls, each 30% throttled

@@ -5,6 +5,7 @@ from typing import Any
 from psycopg2 import sql
 
 from shared import config, db, observability
+from shared.exceptions import Rejected
 from shared.tables import TIME_COLUMN
 from utilities.read_table import transform
 
@@ -17,8 +18,8 @@ DB = db.for_function(CONFIG)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         query = transform.parse(event)
-    except transform.BadRequest as e:
-        return {"statusCode": 400, "error": str(e)}
+    except Rejected as e:
+        return e.response()
     if isinstance(query, transform.Summary):
         return _summary(query)
     key = sql.SQL(", ").join(map(sql.Identifier, query.key))

@@ -12,13 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.exceptions import Rejected
 from shared.tables import ALLOWED, KeyType
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "SUMMARY_TABLES",
-    "BadRequest",
     "Query",
     "Summary",
     "encode_cursor",
@@ -29,10 +29,6 @@ __all__ = [
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-
-class BadRequest(Exception):
-    """The request cannot be served; the message says why. No SQL has run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +85,7 @@ def _timestamp(value: Any, name: str) -> str:
 def _decode_cursor(table: str, cursor: Any) -> tuple[tuple[Any, ...] | None, str | None]:
     """A cursor -> (key values after which the page starts, or None for the start; the since filter)."""
     if not isinstance(cursor, str) or len(cursor) > 512:
-        raise BadRequest("after must be a cursor string returned by an earlier call")
+        raise Rejected(400, "after must be a cursor string returned by an earlier call")
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         if not isinstance(decoded, dict) or decoded.get("table") != table:
@@ -108,7 +104,7 @@ def _decode_cursor(table: str, cursor: Any) -> tuple[tuple[Any, ...] | None, str
             raise ValueError("wrong number of key values")
         return tuple(_key_value(kind, v) for (_, kind), v in zip(columns, values, strict=True)), since
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error) as e:
-        raise BadRequest(f"after is not a valid cursor for table {table}: {e}") from e
+        raise Rejected(400, f"after is not a valid cursor for table {table}: {e}") from e
 
 
 def encode_cursor(table: str, values: Sequence[Any] | None, *, since: str | None = None) -> str:
@@ -128,36 +124,36 @@ def parse(event: Any) -> Query | Summary:
     """``{"table": "errors", "limit": 100, "after": <cursor>, "since": <RFC 3339>}`` -> a checked Query;
     ``{"table": "dead_letters", "summary": true, "limit": 100}`` -> a checked Summary."""
     if not isinstance(event, Mapping):
-        raise BadRequest("the event must be a JSON object")
+        raise Rejected(400, "the event must be a JSON object")
     unknown = set(event) - {"table", "limit", "after", "summary", "since"}
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise Rejected(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     table = event.get("table")
     if not isinstance(table, str) or table not in ALLOWED:
-        raise BadRequest(f"table must be one of {', '.join(sorted(ALLOWED))}, got {str(table)[:64]!r}")
+        raise Rejected(400, f"table must be one of {', '.join(sorted(ALLOWED))}, got {str(table)[:64]!r}")
     limit = event.get("limit", DEFAULT_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool):
-        raise BadRequest(f"limit must be an integer, got {type(limit).__name__}")
+        raise Rejected(400, f"limit must be an integer, got {type(limit).__name__}")
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        raise Rejected(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     summary = event.get("summary", False)
     if not isinstance(summary, bool):
-        raise BadRequest(f"summary must be true or false, got {type(summary).__name__}")
+        raise Rejected(400, f"summary must be true or false, got {type(summary).__name__}")
     if summary:
         if table not in SUMMARY_TABLES:
-            raise BadRequest(f"summary is available for {', '.join(sorted(SUMMARY_TABLES))} only, not {table}")
+            raise Rejected(400, f"summary is available for {', '.join(sorted(SUMMARY_TABLES))} only, not {table}")
         if "after" in event or "since" in event:
-            raise BadRequest("a summary has no pages and counts every row: leave out after and since")
+            raise Rejected(400, "a summary has no pages and counts every row: leave out after and since")
         return Summary(table=table, groups=SUMMARY_TABLES[table], limit=limit)
     since = None
     if event.get("since") is not None:
         try:
             since = _timestamp(event["since"], "since")
         except ValueError as e:
-            raise BadRequest(str(e)) from None
+            raise Rejected(400, str(e)) from None
     after, carried = (None, None) if event.get("after") is None else _decode_cursor(table, event["after"])
     if since is not None and carried is not None and since != carried:
-        raise BadRequest("since differs from the since the cursor carries: leave it out after the first page")
+        raise Rejected(400, "since differs from the since the cursor carries: leave it out after the first page")
     return Query(
         table=table,
         key=tuple(name for name, _ in ALLOWED[table]),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import aws, config, observability
+from shared.exceptions import Rejected
 from shared.lambda_events import kinesis_record
 from utilities.redrive import transform
 
@@ -288,18 +289,19 @@ def invoke(batch: transform.FailedBatch, event: dict[str, Any]) -> tuple[Any, st
     return payload, response.get("FunctionError")
 
 
-SQS = aws.client("sqs", CONFIG)
-S3 = aws.client("s3", CONFIG)
-KINESIS = aws.client("kinesis", CONFIG)
+# Each built on its first use: a run reads a queue or a bucket, not both.
+SQS = aws.lazy_client("sqs", CONFIG)
+S3 = aws.lazy_client("s3", CONFIG)
+KINESIS = aws.lazy_client("kinesis", CONFIG)
 # One attempt (botocore would invoke the consumer again behind our back), and time for its whole batch.
-LAMBDA = aws.client("lambda", CONFIG, call_timeout_s=900.0)
+LAMBDA = aws.lazy_client("lambda", CONFIG, call_timeout_s=900.0)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.parse_request(event)
-    except transform.BadRequest as e:
-        return {"statusCode": 400, "error": str(e)}
+    except Rejected as e:
+        return e.response()
 
     def out_of_time() -> bool:
         return context is not None and context.get_remaining_time_in_millis() < STOP_WITH_MS_LEFT

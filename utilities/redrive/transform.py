@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from shared.exceptions import Rejected
+
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "MAX_PAYLOAD_BYTES",
-    "BadRequest",
     "FailedBatch",
     "NotAFailureRecord",
     "Outcome",
@@ -64,10 +65,6 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]").fullmatch
 
 class NotAFailureRecord(Exception):
     """A queue message that is not a Kinesis on-failure record; the message says what is wrong with it."""
-
-
-class BadRequest(Exception):
-    """The redrive request cannot be served; the message says why. Nothing has been read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +235,7 @@ def _int(event: Mapping[str, Any], name: str, default: int | None, lo: int, hi: 
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise BadRequest(f"{name} must be an integer from {lo} to {hi}, got {str(value)[:32]}")
+        raise Rejected(400, f"{name} must be an integer from {lo} to {hi}, got {str(value)[:32]}")
     return value
 
 
@@ -247,7 +244,7 @@ def parse_request(event: Any) -> Request:
     optional ``dry_run``, ``max_messages``, ``batch_size``, ``visibility_timeout_s`` and ``allow_partial``
     -> a checked Request."""
     if not isinstance(event, Mapping):
-        raise BadRequest("the event must be a JSON object")
+        raise Rejected(400, "the event must be a JSON object")
     unknown = set(event) - {
         "queue_url",
         "records",
@@ -260,28 +257,29 @@ def parse_request(event: Any) -> Request:
         "s3_prefix",
     }
     if unknown:
-        raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise Rejected(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     queue, records, bucket = event.get("queue_url"), event.get("records"), event.get("s3_bucket")
     if sum(x is not None for x in (queue, records, bucket)) != 1:
-        raise BadRequest(
+        raise Rejected(
+            400,
             'give one of "queue_url" (the on-failure queue), "s3_bucket" (an S3 destination) '
-            'or "records" (on-failure records)'
+            'or "records" (on-failure records)',
         )
     if bucket is not None and (not isinstance(bucket, str) or not _BUCKET(bucket)):
-        raise BadRequest(f"s3_bucket must be a bucket name, got {str(bucket)[:80]!r}")
+        raise Rejected(400, f"s3_bucket must be a bucket name, got {str(bucket)[:80]!r}")
     prefix = event.get("s3_prefix", "")
     if not isinstance(prefix, str) or len(prefix) > 1024:
-        raise BadRequest("s3_prefix must be a string of at most 1024 characters")
+        raise Rejected(400, "s3_prefix must be a string of at most 1024 characters")
     if prefix and bucket is None:
-        raise BadRequest("s3_prefix goes with s3_bucket")
+        raise Rejected(400, "s3_prefix goes with s3_bucket")
     if queue is not None and (not isinstance(queue, str) or not queue.startswith(("https://", "http://"))):
-        raise BadRequest(f"queue_url must be the queue's URL, got {str(queue)[:80]!r}")
+        raise Rejected(400, f"queue_url must be the queue's URL, got {str(queue)[:80]!r}")
     if records is not None and (not isinstance(records, list) or not records):
-        raise BadRequest("records must be a non-empty list of on-failure records")
+        raise Rejected(400, "records must be a non-empty list of on-failure records")
     flags = {name: event.get(name, False) for name in ("dry_run", "allow_partial")}
     for name, value in flags.items():
         if not isinstance(value, bool):
-            raise BadRequest(f"{name} must be true or false, got {type(value).__name__}")
+            raise Rejected(400, f"{name} must be true or false, got {type(value).__name__}")
     return Request(
         queue_url=queue,
         records=tuple(records) if records is not None else None,

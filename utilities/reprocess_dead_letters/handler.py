@@ -5,7 +5,8 @@ from typing import Any
 
 from psycopg2 import sql
 
-from shared import config, db, events, kinesis, observability
+from shared import config, db, kinesis, observability, rows
+from shared.exceptions import Rejected
 from utilities.reprocess_dead_letters import transform
 
 CONFIG = config.load(database=True)
@@ -13,7 +14,7 @@ observability.setup_logging(CONFIG.log_level)
 LOG = observability.get_logger(__name__)
 DB = db.for_function(CONFIG)
 kinesis.load_codec()
-events.load_reader()
+rows.load_reader()
 STOP_WITH_MS_LEFT = 15_000  # a page takes well under this; stop before Lambda's timeout, never inside a page
 
 
@@ -100,9 +101,9 @@ def run(request: transform.Request, context: Any = None) -> dict[str, Any]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         request = transform.parse(event, stage=CONFIG.stage, unconfirmed_stages=CONFIG.reset_allowed_stages)
-    except transform.Refused as e:
+    except Rejected as e:
         LOG.warning("reprocess refused", extra={"reason": str(e), "stage": CONFIG.stage})
-        return {"statusCode": e.status, "error": str(e)}
+        return e.response()
     result = run(request, context)
     LOG.warning("dead letters reprocessed" if not request.dry_run else "dry run", extra=result)
     return result

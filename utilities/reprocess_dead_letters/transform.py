@@ -4,7 +4,7 @@ A dead letter keeps what the consumer could not use: for a user record (sub_sequ
 that user record's data, the event's JSON; for a whole Kinesis record (sub_sequence_number -1) it is the
 record as the consumer had it: the decoded bytes of an aggregate it could not read, or, when the record's data
 was not even base64, that data's text. ``judge`` puts each through the consumer's steps again, with today's
-code: base64, de-aggregation (shared.kinesis), then the schema (shared.events.read_stored), and says which
+code: base64, de-aggregation (shared.kinesis), then the schema (shared.rows.read_stored), and says which
 rows it gives for ``errors`` and which of its user records are still dead letters, and why.
 """
 
@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from shared import kinesis, sink
+from shared.exceptions import Rejected
 
 __all__ = [
     "DEAD_LETTER_COLUMNS",
@@ -28,7 +29,6 @@ __all__ = [
     "MAX_PAGE",
     "WHOLE_RECORD",
     "DeadLetter",
-    "Refused",
     "Request",
     "Totals",
     "Verdict",
@@ -44,14 +44,6 @@ WHOLE_RECORD = sink.WHOLE_RECORD
 DEFAULT_PAGE = 1000
 MAX_PAGE = 1000
 _FIELDS = frozenset({"reason", "since", "until", "stream", "dry_run", "page_size", "confirm"})
-
-
-class Refused(Exception):
-    """The request is not allowed as it stands; carries the status to answer with. No SQL has run."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +88,13 @@ def _timestamp(event: Mapping[str, Any], name: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise Refused(400, f"{name} must be an ISO 8601 timestamp with a zone, got {type(value).__name__}")
+        raise Rejected(400, f"{name} must be an ISO 8601 timestamp with a zone, got {type(value).__name__}")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
-        raise Refused(400, f"{name} must be an ISO 8601 timestamp with a zone, got {value[:64]!r}") from e
+        raise Rejected(400, f"{name} must be an ISO 8601 timestamp with a zone, got {value[:64]!r}") from e
     if parsed.tzinfo is None:
-        raise Refused(400, f"{name} must carry a time zone (Z or +hh:mm), got {value[:64]!r}")
+        raise Rejected(400, f"{name} must carry a time zone (Z or +hh:mm), got {value[:64]!r}")
     return parsed
 
 
@@ -111,37 +103,37 @@ def _text(event: Mapping[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value or len(value) > 2048:
-        raise Refused(400, f"{name} must be a non-empty string of at most 2048 characters")
+        raise Rejected(400, f"{name} must be a non-empty string of at most 2048 characters")
     return value
 
 
 def parse(event: Any, *, stage: str, unconfirmed_stages: Collection[str]) -> Request:
     """``{"reason": "...", "since": ISO, "until": ISO, "stream": ARN, "dry_run": bool, "page_size": n,
-    "confirm": stage}`` -> a checked Request, or Refused saying why not.
+    "confirm": stage}`` -> a checked Request, or Rejected saying why not.
 
     Outside ``unconfirmed_stages`` (the stages whose data is disposable, RESET_ALLOWED_STAGES: an allow-list, so
     a production stage is protected whatever it is called) a run that changes anything must carry
     ``"confirm": "<stage>"``; a dry run needs none.
     """
     if not isinstance(event, Mapping):
-        raise Refused(400, "the event must be a JSON object")
+        raise Rejected(400, "the event must be a JSON object")
     unknown = set(event) - _FIELDS
     if unknown:
-        raise Refused(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise Rejected(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     dry_run = event.get("dry_run", False)
     if not isinstance(dry_run, bool):
-        raise Refused(400, f"dry_run must be true or false, got {type(dry_run).__name__}")
+        raise Rejected(400, f"dry_run must be true or false, got {type(dry_run).__name__}")
     page = event.get("page_size", DEFAULT_PAGE)
     if not isinstance(page, int) or isinstance(page, bool) or not 1 <= page <= MAX_PAGE:
-        raise Refused(400, f"page_size must be an integer between 1 and {MAX_PAGE}, got {str(page)[:32]}")
+        raise Rejected(400, f"page_size must be an integer between 1 and {MAX_PAGE}, got {str(page)[:32]}")
     since, until = _timestamp(event, "since"), _timestamp(event, "until")
     if since is not None and until is not None and since >= until:
-        raise Refused(400, f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
+        raise Rejected(400, f"since ({since.isoformat()}) must be before until ({until.isoformat()})")
     stream = _text(event, "stream")
     if stream is not None and not stream.startswith("arn:"):
-        raise Refused(400, f"stream must be the stream's ARN (as event_source_arn holds it), got {stream[:64]!r}")
+        raise Rejected(400, f"stream must be the stream's ARN (as event_source_arn holds it), got {stream[:64]!r}")
     if stage not in unconfirmed_stages and not dry_run and event.get("confirm") != stage:
-        raise Refused(
+        raise Rejected(
             403,
             f'stage {stage!r} is not one of RESET_ALLOWED_STAGES: add "confirm": "{stage}" to reprocess dead letters '
             '(or run with "dry_run": true first, which changes nothing)',

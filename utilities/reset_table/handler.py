@@ -6,6 +6,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from shared import config, db, observability
+from shared.exceptions import Rejected
 from utilities.reset_table import transform
 
 CONFIG = config.load(database=True)
@@ -17,9 +18,9 @@ DB = db.for_function(CONFIG)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         table = transform.check(event, stage=CONFIG.stage, allowed_stages=CONFIG.reset_allowed_stages)
-    except transform.Refused as e:
+    except Rejected as e:
         LOG.warning("reset refused", extra={"reason": str(e), "stage": CONFIG.stage})
-        return {"statusCode": e.status, "error": str(e)}
+        return e.response()
     name = sql.Identifier(table)
 
     timeout_ms = transform.LOCK_TIMEOUT_MS
@@ -41,8 +42,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
     removed = DB.run(reset)
     if removed is None:
-        message = transform.lock_timeout_message(table, timeout_ms)
         LOG.warning("reset timed out waiting for its lock", extra={"table": table, "lock_timeout_ms": timeout_ms})
-        return {"statusCode": 409, "error": message}
+        return Rejected(409, transform.lock_timeout_message(table, timeout_ms)).response()
     LOG.warning("table reset", extra={"table": table, "removed": removed, "stage": CONFIG.stage})
     return {"statusCode": 200, "table": table, "removed": removed}

@@ -5,38 +5,31 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from shared.exceptions import Rejected
 from shared.tables import ALLOWED
 
-__all__ = ["LOCK_TIMEOUT_MS", "Refused", "check", "lock_timeout_message"]
+__all__ = ["LOCK_TIMEOUT_MS", "check", "lock_timeout_message"]
 
 # How long the TRUNCATE waits for its lock behind other transactions before it gives up and says so.
 LOCK_TIMEOUT_MS = 5000
 
 
-class Refused(Exception):
-    """The reset is not allowed; carries the status to answer with. No SQL has run."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
 def check(event: Any, *, stage: str, allowed_stages: Collection[str]) -> str:
-    """Return the table to truncate, or raise Refused saying why not. Only stages in ``allowed_stages``
+    """Return the table to truncate, or raise Rejected saying why not. Only stages in ``allowed_stages``
     (RESET_ALLOWED_STAGES) may reset anything: every other stage is refused, whatever it is called."""
     if stage not in allowed_stages:
         allowed = ", ".join(sorted(allowed_stages)) or "none"
-        raise Refused(403, f"reset_table is disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only {allowed}")
+        raise Rejected(403, f"reset_table is disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only {allowed}")
     if not isinstance(event, Mapping):
-        raise Refused(400, "the event must be a JSON object")
+        raise Rejected(400, "the event must be a JSON object")
     unknown = set(event) - {"table", "confirm"}
     if unknown:
-        raise Refused(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        raise Rejected(400, f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
     table = event.get("table")
     if not isinstance(table, str) or table not in ALLOWED:
-        raise Refused(400, f"table must be one of {', '.join(sorted(ALLOWED))}, got {str(table)[:64]!r}")
+        raise Rejected(400, f"table must be one of {', '.join(sorted(ALLOWED))}, got {str(table)[:64]!r}")
     if event.get("confirm") != table:
-        raise Refused(400, f'confirm must repeat the table name: {{"table": "{table}", "confirm": "{table}"}}')
+        raise Rejected(400, f'confirm must repeat the table name: {{"table": "{table}", "confirm": "{table}"}}')
     return table
 
 

@@ -9,7 +9,7 @@ from contextlib import closing
 import pytest
 
 from local.stack import FUNCTIONS, load_handler
-from shared import events
+from shared import rows
 from shared.exceptions import InvalidEvent
 from test.support import STREAM_ARN, connect, counts, error_event, kinesis_event, wire
 
@@ -27,7 +27,7 @@ def _too_strict(monkeypatch):
     There is no setting that makes the schema stricter, so the consumer's reader is replaced in-process, as a
     buggy release would replace it; undoing the patch is the fix being deployed.
     """
-    real = events.read_stored
+    real = rows.read_stored
 
     def strict(data: bytes):
         row = real(data)
@@ -35,7 +35,7 @@ def _too_strict(monkeypatch):
             raise InvalidEvent("source checkout-api is not allowed (a rule too strict)")
         return row
 
-    monkeypatch.setattr(events, "read_stored", strict)
+    monkeypatch.setattr(rows, "read_stored", strict)
 
 
 def _reasons(db):

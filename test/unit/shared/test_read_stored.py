@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shared import events
+from shared import events, rows
 from shared.exceptions import InvalidEvent
 from test.support import error_event, wire
 
@@ -27,7 +27,7 @@ def reference(data: bytes) -> tuple[Any, ...]:
 
 def fast(data: bytes) -> tuple[Any, ...]:
     try:
-        return ("stored", events.read_stored(data))
+        return ("stored", rows.read_stored(data))
     except InvalidEvent as e:
         return ("refused", str(e))
 
@@ -247,7 +247,7 @@ def test_a_valid_event_is_read_on_the_fast_path(monkeypatch):
     data = wire(error_event(1, stack="Traceback...\n", context={"a": [1, 2.5, "é"], "b": None}))
     expected = reference(data)
     monkeypatch.setattr(events, "decode", refuse)
-    assert events.read_stored(data)[:6] == expected[1][:6]
+    assert rows.read_stored(data)[:6] == expected[1][:6]
 
 
 # --------------------------------------------------------------------------- generated cases

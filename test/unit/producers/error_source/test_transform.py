@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from producers.error_source import transform
 from shared import events, kinesis
+from shared.exceptions import Rejected
 from test.support import load_event
 
 NOW = datetime(2026, 11, 22, 9, 15, 3, tzinfo=UTC)
@@ -153,7 +154,7 @@ def test_nothing_valid_is_400_with_every_reason():
     ],
 )
 def test_bad_requests_get_a_status_and_reason(event, status, reason):
-    with pytest.raises(transform.RequestError) as err:
+    with pytest.raises(Rejected) as err:
         transform.prepare(transform.read_request(event), received_at=NOW)
     assert err.value.status == status
     assert reason in err.value.reason
@@ -163,7 +164,7 @@ def test_bad_requests_get_a_status_and_reason(event, status, reason):
 
 def test_events_over_a_mebibyte_once_encoded_are_413():
     big = {"source": "s", "level": "INFO", "message": "m" * 30_000, "occurred_at": "2026-11-22T09:15:02Z"}
-    with pytest.raises(transform.RequestError) as err:
+    with pytest.raises(Rejected) as err:
         prepare({"events": [big] * 40})
     assert err.value.status == 413
 
@@ -233,7 +234,7 @@ def test_any_request_gets_a_response_never_an_unexpected_exception(payload):
     try:
         request = transform.read_request(event)
         reply = transform.respond(request, transform.prepare(request, received_at=NOW))
-    except transform.RequestError as e:
+    except Rejected as e:
         reply = transform.error_response(transform.is_http(event), e)
     assert reply["statusCode"] in {202, 400, 405, 413}
     if reply["statusCode"] == 202:

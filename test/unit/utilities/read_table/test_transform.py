@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.exceptions import Rejected
 from test.support import load_event
 from utilities.read_table import transform
 
@@ -31,7 +32,7 @@ def test_cursor_round_trips():
 def test_a_cursor_from_before_occurred_at_joined_the_key_resumes_after_its_txid_and_event_id():
     old = transform.encode_cursor("errors", ["9", uuid.UUID(int=1)])
     assert transform.parse({"table": "errors", "after": old}).after == ("9", str(uuid.UUID(int=1)), "infinity")
-    with pytest.raises(transform.BadRequest, match="wrong number"):
+    with pytest.raises(Rejected, match="wrong number"):
         transform.parse({"table": "errors", "after": transform.encode_cursor("errors", ["9"])})
 
 
@@ -45,10 +46,10 @@ def test_since_is_checked_and_carried_by_cursors():
         {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1), when], since=when)}
     )
     assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)), when)
-    with pytest.raises(transform.BadRequest, match="since differs from the since the cursor carries"):
+    with pytest.raises(Rejected, match="since differs from the since the cursor carries"):
         transform.parse({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
     for bad, reason in [("2026-11-22T09:00:00", "must carry a time zone"), (5, "RFC 3339"), ("soon", "Invalid")]:
-        with pytest.raises(transform.BadRequest, match=reason):
+        with pytest.raises(Rejected, match=reason):
             transform.parse({"table": "errors", "since": bad})
 
 
@@ -90,7 +91,7 @@ def _forge(obj):
     ],
 )
 def test_bad_requests_are_refused_with_a_reason(event, reason):
-    with pytest.raises(transform.BadRequest) as err:
+    with pytest.raises(Rejected) as err:
         transform.parse(event)
     assert reason in str(err.value)
 
@@ -126,7 +127,7 @@ def test_a_summary_request_is_checked():
     ],
 )
 def test_bad_summary_requests_are_refused(event, reason):
-    with pytest.raises(transform.BadRequest) as err:
+    with pytest.raises(Rejected) as err:
         transform.parse(event)
     assert reason in str(err.value)
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.exceptions import Rejected
 from shared.lambda_events import kinesis_record
 from test.support import load_event
 from utilities.redrive import transform
@@ -140,7 +141,7 @@ def test_requests_name_a_queue_or_records():
     ],
 )
 def test_bad_requests_are_refused(event, reason):
-    with pytest.raises(transform.BadRequest) as err:
+    with pytest.raises(Rejected) as err:
         transform.parse_request(event)
     assert reason in str(err.value)
 

@@ -9,6 +9,7 @@ import pytest
 
 from consumers.error_sink import transform as sink
 from shared import kinesis
+from shared.exceptions import Rejected
 from test.support import error_event, kinesis_event, wire
 from utilities.reprocess_dead_letters import transform
 
@@ -93,7 +94,7 @@ def test_a_full_request_is_parsed():
     ],
 )
 def test_bad_requests_are_refused_naming_the_problem(event, reason):
-    with pytest.raises(transform.Refused) as err:
+    with pytest.raises(Rejected) as err:
         transform.parse(event, stage="qa", unconfirmed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
@@ -102,7 +103,7 @@ def test_bad_requests_are_refused_naming_the_problem(event, reason):
 @pytest.mark.parametrize("stage", ["prod", "production", "prod-eu", "prd", "live"])
 def test_every_stage_not_allowed_needs_the_stage_repeated_unless_dry_run(stage):
     for event in ({}, {"confirm": "yes"}, {"confirm": "qa"}):
-        with pytest.raises(transform.Refused) as err:
+        with pytest.raises(Rejected) as err:
             transform.parse(event, stage=stage, unconfirmed_stages=ALLOWED)
         assert err.value.status == 403
         assert f'"confirm": "{stage}"' in str(err.value)

@@ -3,7 +3,7 @@
 import pytest
 
 from shared import config
-from shared.exceptions import ConfigError
+from shared.exceptions import ConfigError, Rejected
 from test.support import load_event
 from utilities.reset_table import transform
 
@@ -18,7 +18,7 @@ def test_confirmed_reset_in_an_allowed_stage_is_allowed():
 
 @pytest.mark.parametrize("stage", ["prod", "production", "prd", "prod-eu", "live", "staging", "qa2"])
 def test_every_stage_not_allowed_is_refused_whatever_the_event(stage):
-    with pytest.raises(transform.Refused) as err:
+    with pytest.raises(Rejected) as err:
         transform.check(load_event("reset_table/errors.json"), stage=stage, allowed_stages=ALLOWED)
     assert err.value.status == 403
     assert f"disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only dev, local, qa, test" in str(err.value)
@@ -31,9 +31,9 @@ def test_the_allow_list_is_a_setting():
     assert settings.reset_allowed_stages == {"sandbox", "qa"}
     event = load_event("reset_table/errors.json")
     assert transform.check(event, stage="sandbox", allowed_stages=settings.reset_allowed_stages) == "errors"
-    with pytest.raises(transform.Refused, match="allows only qa, sandbox"):
+    with pytest.raises(Rejected, match="allows only qa, sandbox"):
         transform.check(event, stage="dev", allowed_stages=settings.reset_allowed_stages)
-    with pytest.raises(transform.Refused, match="allows only none"):
+    with pytest.raises(Rejected, match="allows only none"):
         transform.check(event, stage="qa", allowed_stages=frozenset())
     with pytest.raises(ConfigError, match="RESET_ALLOWED_STAGES must be stage names"):
         config.load(environ={**base, "RESET_ALLOWED_STAGES": "qa,Prod!"})
@@ -52,7 +52,7 @@ def test_the_allow_list_is_a_setting():
     ],
 )
 def test_bad_requests_are_refused(event, reason):
-    with pytest.raises(transform.Refused) as err:
+    with pytest.raises(Rejected) as err:
         transform.check(event, stage="qa", allowed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
