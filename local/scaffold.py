@@ -258,7 +258,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if (remaining_ms := invocation.remaining_ms(context)) is not None:  # never past the invocation's timeout
         deadline_s = min(deadline_s, remaining_ms / 1000 - 0.5)
     result = PUBLISHER.publish(batch.records, deadline_s=max(deadline_s, 0.1)) if batch.records else None
-    unavailable = sum(batch.records[i].count for i in result.failed) if result else 0
+    unavailable = sum(batch.records[i].user_records for i in result.failed) if result else 0
     metrics = {{"EventsIn": len(items), "EventsRejected": len(batch.rejected), "EventsUnavailable": unavailable}}
     observability.emit_metrics("{name}", metrics)
     # 503: some events may not have landed; resending them with the same event_id is harmless downstream.
@@ -286,7 +286,7 @@ def test_valid_events_are_aggregated_and_the_invalid_one_rejected_with_its_index
     batch = transform.prepare(transform.read_events(load_event(FIXTURE)), received_at=NOW)
     assert len(batch.accepted) == 2
     assert [r["index"] for r in batch.rejected] == [2]
-    assert sum(r.count for r in batch.records) == 2
+    assert sum(r.user_records for r in batch.records) == 2
 
 
 def test_the_records_de_aggregate_to_the_accepted_events():

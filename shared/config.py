@@ -154,9 +154,9 @@ def _database(env: Mapping[str, str], problems: list[str]) -> DatabaseSettings |
             in_url = {k: v for k, v in parse_url(url).items() if k in {"sslmode", "sslrootcert"}}
         except ConfigError as e:
             problems.append(str(e))
-    for name, value in (("sslmode", env_sslmode), ("sslrootcert", env_rootcert)):
-        if value is not None and name in in_url and in_url[name] != value:
-            problems.append(f"DATABASE_{name.upper()} and the {name} in DATABASE_URL differ: set it in one place")
+    for option, value in (("sslmode", env_sslmode), ("sslrootcert", env_rootcert)):
+        if value is not None and option in in_url and in_url[option] != value:
+            problems.append(f"DATABASE_{option.upper()} and the {option} in DATABASE_URL differ: set it in one place")
     sslmode = env_sslmode or in_url.get("sslmode") or "verify-full"
     rootcert = env_rootcert or in_url.get("sslrootcert") or (str(RDS_CA_BUNDLE) if RDS_CA_BUNDLE.exists() else None)
     if iam and sslmode != "verify-full":

@@ -109,7 +109,7 @@ def _b64decode(data: str | bytes) -> bytes:
 
 def deaggregate_one(
     raw: bytes, partition_key: str, shard_id: str, sequence_number: str
-) -> list[UserRecord] | CorruptRecord:
+) -> list[UserRecord | CorruptRecord] | CorruptRecord:
     """Split one Kinesis record's decoded bytes into its user records, or explain why it is corrupt.
 
     Never raises on content: whatever the protobuf parser or a hostile index does, the answer is a
@@ -245,12 +245,12 @@ class AggregatedRecord(NamedTuple):
 
     partition_key: str
     data: bytes
-    count: int
+    user_records: int  # how many user records it holds
     indexes: tuple[int, ...]  # positions of its user records in the input
 
 
 def _finish(keys: list[bytes], records: list[bytes]) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     for key in keys:
         parts += (b"\x0a", _varint(len(key)), key)
     for rec in records:

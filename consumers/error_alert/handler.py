@@ -25,7 +25,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     found = transform.alerts(
         state, threshold=CONFIG.alert_threshold, window=event.get("window", {}), shard_id=event.get("shardId", "")
     )
-    published, transient, refused = 0, [], []
+    published = 0
+    transient: list[str] = []
+    refused: list[str] = []
     for alert in found:  # each on its own: one failure never takes the others with it
         try:
             SNS.publish(**transform.publish_request(alert, topic_arn=str(CONFIG.alert_topic_arn), fifo=FIFO))

@@ -164,7 +164,11 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
         text, trace = text.rstrip(), trace.rstrip() or None
     text, replaced = _UNSTORABLE.subn("\ufffd", text)
     message, message_bytes = _clip(text, events.MAX_MESSAGE_BYTES)
-    log_fields = {"log_group": delivery.log_group, "log_stream": delivery.log_stream, "log_event_id": entry.log_id}
+    log_fields: dict[str, Any] = {
+        "log_group": delivery.log_group,
+        "log_stream": delivery.log_stream,
+        "log_event_id": entry.log_id,
+    }
     if message_bytes:
         log_fields["log_message_bytes"] = message_bytes
     if replaced:
@@ -176,7 +180,7 @@ def _event(entry: _Entry, delivery: Delivery, received_at: datetime) -> tuple[ev
         if stack_bytes:
             log_fields["log_stack_bytes"] = stack_bytes
     context, dropped = _fit_context({**line.extra, **log_fields})
-    raw = {
+    raw: dict[str, Any] = {
         "event_id": str(uuid.uuid5(NAMESPACE, f"{delivery.log_group}\0{entry.log_id}")),
         "source": (delivery.log_group or "cloudwatch-logs")[-events.MAX_SOURCE_CHARS :],
         "level": line.level,

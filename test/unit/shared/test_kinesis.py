@@ -138,14 +138,14 @@ def test_aggregates_fill_the_record_limit():
     sizes = [len(a.data) + len(a.partition_key) for a in aggs]
     assert all(size <= kinesis.MAX_RECORD_BYTES for size in sizes)
     assert all(size >= 0.95 * kinesis.MAX_RECORD_BYTES for size in sizes[:-1])
-    assert sum(a.count for a in aggs) == 10_000
+    assert sum(a.user_records for a in aggs) == 10_000
     assert list(itertools.chain.from_iterable(a.indexes for a in aggs)) == list(range(10_000))
 
 
 def test_a_record_too_big_to_share_travels_alone_and_one_too_big_for_kinesis_is_refused():
     big = b"y" * (kinesis.MAX_RECORD_BYTES - 30)  # fits alone, but not with aggregate framing
     aggs = kinesis.aggregate([("a", b"small"), ("b", big), ("c", b"small")])
-    assert [a.count for a in aggs] == [1, 1, 1]
+    assert [a.user_records for a in aggs] == [1, 1, 1]
     assert aggs[1].data == big  # plain, not aggregated
     with pytest.raises(ValueError, match="over the Kinesis record limit"):
         kinesis.aggregate([("a", b"z" * kinesis.MAX_RECORD_BYTES)])
