@@ -233,7 +233,7 @@ def prepare(items: list[Any], *, received_at: datetime) -> Batch:
 '''
 
 PRODUCER_HANDLER = '''"""Lambda handler of
-{name}: validate, aggregate, publish to STREAM_NAME; clients built once, at import.
+{name}: validate, aggregate, publish to STREAM_NAME; the Kinesis client is built on first use, then kept.
 """
 
 from datetime import UTC, datetime
@@ -312,19 +312,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BadRequest", "answer"]
+from shared.exceptions import Rejected
 
-
-class BadRequest(ValueError):
-    """The request cannot be served; the message says why."""
+__all__ = ["answer"]
 
 
 def answer(request: Any, *, stage: str) -> dict[str, Any]:
+    """The answer to ``request``; raises Rejected (400, why) for a request that cannot be served."""
     if not isinstance(request, dict):
-        raise BadRequest("the request must be a JSON object")
+        raise Rejected(400, "the request must be a JSON object")
     unknown = sorted(set(request) - {{"dry_run"}})
     if unknown:
-        raise BadRequest(f"unknown field(s): {{', '.join(unknown)}}")
+        raise Rejected(400, f"unknown field(s): {{', '.join(unknown)}}")
     return {{
         "statusCode": 200,
         "function": "{name}",
@@ -340,6 +339,7 @@ UTILITY_HANDLER = '''"""Lambda handler of
 from typing import Any
 
 from shared import config, observability
+from shared.exceptions import Rejected
 from utilities.{name} import transform
 
 CONFIG = config.load()
@@ -350,9 +350,9 @@ LOG = observability.get_logger(__name__)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         return transform.answer(event, stage=CONFIG.stage)
-    except transform.BadRequest as e:
-        LOG.warning("request refused", extra={{"reason": str(e)}})
-        return {{"statusCode": 400, "error": str(e)}}
+    except Rejected as e:
+        LOG.warning("request refused", extra={{"reason": e.reason}})
+        return e.response()
 '''
 
 UTILITY_TEST = '''"""The decisions of
@@ -361,6 +361,7 @@ UTILITY_TEST = '''"""The decisions of
 
 import pytest
 
+from shared.exceptions import Rejected
 from test.support import load_event
 from utilities.{name} import transform
 
@@ -374,7 +375,7 @@ def test_the_fixture_is_answered():
 
 
 def test_an_unknown_field_is_refused_by_name():
-    with pytest.raises(transform.BadRequest, match="unknown field"):
+    with pytest.raises(Rejected, match="unknown field"):
         transform.answer({{"tabel": "errors"}}, stage="qa")
 '''
 
