@@ -15,6 +15,9 @@ locals {
   functions             = module.manifest.functions
   event_source_mappings = module.manifest.event_source_mappings
 
+  # The functions that read a stream through a mapping (connections.tf, redrive.tf, monitoring).
+  stream_consumers = distinct([for m in values(local.event_source_mappings) : m.function])
+
   # Environment values that are Terraform expressions, by function: merged over the function's
   # plain `environment`. pipeline.json lists each name in the function's terraform_environment.
   terraform_environment = {
@@ -203,10 +206,8 @@ module "monitoring" {
   name        = local.name_prefix
   kms_key_arn = aws_kms_key.this.arn
 
-  functions = { for k, f in module.function : k => f.function_name }
-  consumers = {
-    for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => module.function[f].function_name
-  }
+  functions             = { for k, f in module.function : k => f.function_name }
+  consumers             = { for f in local.stream_consumers : f => module.function[f].function_name }
   dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if f.dead_letters }
   streams               = { for k, s in module.stream : k => s.stream_name }
   # Keyed <function>-<stream> and <function>-async, like the queues' names (and the alarms' names).
