@@ -20,7 +20,7 @@ locals {
 
   # Lambda's concurrency over each consumer's mappings: shards x parallelization factor.
   mapping_concurrency = {
-    for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => sum([
+    for f in local.stream_consumers : f => sum([
       for m in values(local.event_source_mappings) : local.stream_shards[m.stream] * m.parallelization_factor if m.function == f
     ])
   }

@@ -15,6 +15,9 @@ locals {
   functions             = module.manifest.functions
   event_source_mappings = module.manifest.event_source_mappings
 
+  # The functions that read a stream through a mapping (connections.tf, redrive.tf, monitoring).
+  stream_consumers = distinct([for m in values(local.event_source_mappings) : m.function])
+
   # Environment values that are Terraform expressions, by function: merged over the function's
   # plain `environment`. pipeline.json lists each name in the function's terraform_environment.
   terraform_environment = {
@@ -171,8 +174,10 @@ module "function" {
   create_function_url = each.value.function_url && var.enable_function_urls
   async_on_failure    = each.value.async
 
+  # Keyed by the mapping's own name in pipeline.json, so adding a mapping leaves the others' addresses alone.
   event_sources = {
-    for m in values(local.event_source_mappings) : m.stream => {
+    for name, m in local.event_source_mappings : name => {
+      stream                             = m.stream
       stream_arn                         = module.stream[m.stream].stream_arn
       batch_size                         = m.batch_size
       maximum_batching_window_in_seconds = m.maximum_batching_window_in_seconds
@@ -201,16 +206,15 @@ module "monitoring" {
   name        = local.name_prefix
   kms_key_arn = aws_kms_key.this.arn
 
-  functions = { for k, f in module.function : k => f.function_name }
-  consumers = {
-    for f in distinct([for m in values(local.event_source_mappings) : m.function]) : f => module.function[f].function_name
-  }
+  functions             = { for k, f in module.function : k => f.function_name }
+  consumers             = { for f in local.stream_consumers : f => module.function[f].function_name }
   dead_letter_consumers = { for k, f in local.functions : k => module.function[k].function_name if f.dead_letters }
   streams               = { for k, s in module.stream : k => s.stream_name }
-  on_failure_queues = merge(concat(
-    [for k, f in module.function : { for stream, q in f.on_failure_queue_names : "${k}-${stream}" => q }],
-    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_name if f.async }],
-  )...)
+  # Keyed <function>-<stream> and <function>-async, like the queues' names (and the alarms' names).
+  on_failure_queues = merge(
+    { for name, m in local.event_source_mappings : "${m.function}-${m.stream}" => module.function[m.function].on_failure_queue_names[name] },
+    { for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_name if f.async },
+  )
 
   iterator_age_threshold_ms = var.alarm_iterator_age_ms
   errors_threshold          = var.alarm_errors_threshold

@@ -29,18 +29,16 @@ output "function_urls" {
 }
 
 output "event_source_mapping_uuids" {
-  description = "Event source mapping UUIDs by <function>-<stream>."
-  value = merge([
-    for k, f in module.function : { for stream, uuid in f.event_source_mapping_uuids : "${k}-${stream}" => uuid }
-  ]...)
+  description = "Event source mapping UUIDs by the mapping's name in pipeline.json."
+  value       = { for name, m in local.event_source_mappings : name => module.function[m.function].event_source_mapping_uuids[name] }
 }
 
 output "on_failure_queue_urls" {
   description = "SQS on-failure queue URLs by <function>-<stream> (pointers to batches Lambda gave up on) and <function>-async (asynchronous events that failed every retry)."
-  value = merge(concat(
-    [for k, f in module.function : { for stream, url in f.on_failure_queue_urls : "${k}-${stream}" => url }],
-    [{ for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_url if f.async }],
-  )...)
+  value = merge(
+    { for name, m in local.event_source_mappings : "${m.function}-${m.stream}" => module.function[m.function].on_failure_queue_urls[name] },
+    { for k, f in local.functions : "${k}-async" => module.function[k].async_on_failure_queue_url if f.async },
+  )
 }
 
 output "topic_arns" {

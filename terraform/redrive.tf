@@ -3,10 +3,6 @@
 # the stream consumers. It sits outside modules/function because it names the other
 # functions' queues and ARNs, which a module instance cannot take from its siblings.
 
-locals {
-  stream_consumers = distinct([for m in values(local.event_source_mappings) : m.function])
-}
-
 data "aws_iam_policy_document" "redrive" {
   statement {
     sid = "TakeOnFailureRecords"

@@ -683,6 +683,55 @@ def test_monitoring_covers_every_function_and_queue(rehearsal: Rehearsal) -> Non
         assert f'"{name}"' in body, f"dashboard lacks {name}"
 
 
+def expected_alarm_names() -> set[str]:
+    """Every alarm's name as pipeline.json's functions and mappings give it: stable across refactorings, since
+    CloudWatch keys an alarm (and its history) by its name."""
+    manifest = json.loads((ROOT / "pipeline.json").read_text())
+    functions, mappings = manifest["functions"], manifest["mappings"].values()
+    prefix = f"event-pipeline-{STAGE}-"
+    names = {f"{prefix}{f}-{what}" for f in functions for what in ("errors", "throttles")}
+    names |= {f"{prefix}{m['function']}-iterator-age" for m in mappings}
+    names |= {f"{prefix}{m['function']}-{m['stream']}-dlq-depth" for m in mappings}
+    names |= {f"{prefix}{f}-async-dlq-depth" for f, v in functions.items() if v["async"]}
+    names |= {f"{prefix}{f}-dead-letters" for f, v in functions.items() if v["dead_letters"]}
+    return names | {f"{prefix}log_source-fields-dropped"}
+
+
+@pytest.mark.slow
+def test_alarm_names_are_the_subject_and_what_is_watched(rehearsal: Rehearsal) -> None:
+    alarms = rehearsal.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"event-pipeline-{STAGE}-")
+    assert {a["AlarmName"] for a in alarms["MetricAlarms"]} == expected_alarm_names()
+
+
+@pytest.mark.slow
+def test_mappings_are_keyed_by_their_name_in_pipeline_json(rehearsal: Rehearsal) -> None:
+    mappings = json.loads((ROOT / "pipeline.json").read_text())["mappings"]
+    assert set(rehearsal.outputs["event_source_mapping_uuids"]) == set(mappings)
+    state = rehearsal.terraform.run(
+        "state list", "state", "list", f"-state={rehearsal.terraform.work / 'terraform.tfstate'}"
+    )
+    addresses = set(state.stdout.split())
+    for name, m in mappings.items():
+        function = f'module.function["{m["function"]}"]'
+        assert f'{function}.aws_lambda_event_source_mapping.this["{name}"]' in addresses
+        assert f'{function}.aws_sqs_queue.on_failure["{name}"]' in addresses
+
+
+@pytest.mark.slow
+def test_every_moved_block_leads_to_an_address_of_the_stage(rehearsal: Rehearsal) -> None:
+    """A `to` with a typo would leave the moved object orphaned: destroyed, and its replacement created."""
+    moved = re.findall(
+        r"^moved\s*\{\s*from\s*=\s*(\S+)\s*to\s*=\s*(\S+)\s*\}", (TERRAFORM_DIR / "moved.tf").read_text(), re.M
+    )
+    assert moved, "no moved blocks found in moved.tf"
+    state = rehearsal.terraform.run(
+        "state list", "state", "list", f"-state={rehearsal.terraform.work / 'terraform.tfstate'}"
+    )
+    addresses = set(state.stdout.split())
+    assert [to for _, to in moved if to not in addresses] == []
+    assert [source for source, _ in moved if source in addresses] == []
+
+
 @pytest.mark.slow
 def test_replan_shows_no_changes(rehearsal: Rehearsal) -> None:
     proc = rehearsal.terraform.run("re-plan", "plan", *rehearsal.plan_args, "-detailed-exitcode", ok=(0, 2))

@@ -235,7 +235,7 @@ resource "aws_lambda_function_url" "this" {
 resource "aws_sqs_queue" "on_failure" {
   for_each = var.event_sources
 
-  name                              = "${var.function_name}-${each.key}-failures"
+  name                              = "${var.function_name}-${each.value.stream}-failures"
   message_retention_seconds         = var.on_failure_retention_seconds
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = 300

@@ -156,23 +156,29 @@ variable "create_function_url" {
 ################################################################################
 
 variable "event_sources" {
-  description = "Kinesis event source mappings for this function, keyed by the stream's short name. Each gets its own SQS on-failure queue."
+  description = "Kinesis event source mappings for this function, keyed by the mapping's name (its key in pipeline.json's mappings). Each gets its own SQS on-failure queue, <function_name>-<stream>-failures. Every setting is required: the values come from pipeline.json, and a default here would be a second copy of them."
   type = map(object({
+    stream                             = string # the stream's short name, for the queue's name
     stream_arn                         = string
-    batch_size                         = optional(number, 100)
-    maximum_batching_window_in_seconds = optional(number, 1)
-    parallelization_factor             = optional(number, 1)
-    maximum_retry_attempts             = optional(number, 10)
-    maximum_record_age_in_seconds      = optional(number, 21600)
-    tumbling_window_in_seconds         = optional(number)
-    bisect_batch_on_function_error     = optional(bool, true)
-    function_response_types            = optional(list(string), ["ReportBatchItemFailures"])
-    starting_position                  = optional(string, "TRIM_HORIZON")
-    starting_position_timestamp        = optional(string)
+    batch_size                         = number
+    maximum_batching_window_in_seconds = number
+    parallelization_factor             = number
+    maximum_retry_attempts             = number
+    maximum_record_age_in_seconds      = number
+    tumbling_window_in_seconds         = number # null: no window
+    bisect_batch_on_function_error     = bool
+    function_response_types            = list(string)
+    starting_position                  = string
+    starting_position_timestamp        = string # null unless AT_TIMESTAMP
     enabled                            = optional(bool, true)
-    stream_retention_hours             = optional(number)
+    stream_retention_hours             = optional(number) # null: the record age is not checked against it
   }))
   default = {}
+
+  validation {
+    condition     = length(distinct([for s in values(var.event_sources) : s.stream])) == length(var.event_sources)
+    error_message = "A function reads each stream through one mapping at most (its on-failure queue is named after the stream)."
+  }
 
   validation {
     condition = alltrue([for s in values(var.event_sources) :

@@ -38,42 +38,62 @@ variable "manifest" {
     }))
   })
 
+  # The type above makes every field required, but a JSON null converts to any type: without these
+  # checks a "batch_size": null would reach the provider, which would put its own default in its
+  # place. Only a function's db_user (no login role of its own) and a mapping's
+  # maximum_record_age_in_seconds (the stage's), tumbling_window_in_seconds (no window) and
+  # starting_position_timestamp (not AT_TIMESTAMP) may be null.
+  validation {
+    condition = alltrue(flatten([for f in values(var.manifest.functions) : [
+      for k, v in f : v != null if k != "db_user"
+    ]]))
+    error_message = "pipeline.json: ${join(", ", flatten([for name, f in var.manifest.functions : [for k, v in f : "function ${name}: ${k}" if v == null && k != "db_user"]]))} must not be null (of a function's fields only db_user may be)."
+  }
+
+  validation {
+    condition = alltrue(flatten([for m in values(var.manifest.mappings) : [
+      for k, v in m : v != null if !contains(["maximum_record_age_in_seconds", "tumbling_window_in_seconds", "starting_position_timestamp"], k)
+    ]]))
+    error_message = "pipeline.json: ${join(", ", flatten([for name, m in var.manifest.mappings : [for k, v in m : "mapping ${name}: ${k}" if v == null && !contains(["maximum_record_age_in_seconds", "tumbling_window_in_seconds", "starting_position_timestamp"], k)]]))} must not be null (of a mapping's fields only maximum_record_age_in_seconds, tumbling_window_in_seconds and starting_position_timestamp may be)."
+  }
+
   validation {
     condition     = alltrue([for f in values(var.manifest.functions) : contains(var.manifest.kinds, f.kind)])
-    error_message = "pipeline.json: every function's kind must be one of its \"kinds\"."
+    error_message = "pipeline.json: every function's kind must be one of its \"kinds\" (${join(", ", var.manifest.kinds)}): ${join(", ", [for name, f in var.manifest.functions : "${name} has ${f.kind}" if !contains(var.manifest.kinds, f.kind)])}."
   }
 
   validation {
     condition     = alltrue([for f in values(var.manifest.functions) : f.database || f.db_user == null])
-    error_message = "pipeline.json: db_user is a database login role; a function with database = false needs db_user = null."
+    error_message = "pipeline.json: db_user is a database login role; a function with database = false needs db_user = null: ${join(", ", [for name, f in var.manifest.functions : name if !f.database && f.db_user != null])}."
   }
 
   validation {
     condition = alltrue(flatten([for f in values(var.manifest.functions) : [
       for s in values(f.stream_env) : contains(keys(var.manifest.streams), s)
     ]]))
-    error_message = "pipeline.json: every stream_env value must name an entry of \"streams\"."
+    error_message = "pipeline.json: every stream_env value must name an entry of \"streams\": ${join(", ", flatten([for name, f in var.manifest.functions : [for env, s in f.stream_env : "${name}.${env} = ${s}" if !contains(keys(var.manifest.streams), s)]]))}."
   }
 
   validation {
     condition = alltrue(flatten([for f in values(var.manifest.functions) : [
       for t in values(f.topic_env) : contains(keys(var.manifest.topics), t)
     ]]))
-    error_message = "pipeline.json: every topic_env value must name an entry of \"topics\"."
+    error_message = "pipeline.json: every topic_env value must name an entry of \"topics\": ${join(", ", flatten([for name, f in var.manifest.functions : [for env, t in f.topic_env : "${name}.${env} = ${t}" if !contains(keys(var.manifest.topics), t)]]))}."
   }
 
   validation {
     condition = alltrue([for m in values(var.manifest.mappings) :
       contains(keys(var.manifest.functions), m.function) && contains(keys(var.manifest.streams), m.stream)
     ])
-    error_message = "pipeline.json: every mapping's function and stream must be entries of \"functions\" and \"streams\"."
+    error_message = "pipeline.json: every mapping's function and stream must be entries of \"functions\" and \"streams\": ${join(", ", [for name, m in var.manifest.mappings : "${name} (function ${m.function}, stream ${m.stream})" if !(contains(keys(var.manifest.functions), m.function) && contains(keys(var.manifest.streams), m.stream))])}."
   }
 
+  # Each mapping's on-failure queue is named <function>-<stream>, so the pair must be unique.
   validation {
     condition = length(var.manifest.mappings) == length(distinct([
       for m in values(var.manifest.mappings) : "${m.function}:${m.stream}"
     ]))
-    error_message = "pipeline.json: a function reads a stream through one mapping at most."
+    error_message = "pipeline.json: a function reads a stream through one mapping at most: ${join(", ", [for name, m in var.manifest.mappings : "${name} (${m.function}:${m.stream})" if length([for o in values(var.manifest.mappings) : o if o.function == m.function && o.stream == m.stream]) > 1])}."
   }
 }
 

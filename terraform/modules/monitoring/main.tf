@@ -25,124 +25,110 @@ resource "aws_sns_topic_subscription" "email" {
 # Alarms
 ################################################################################
 
-resource "aws_cloudwatch_metric_alarm" "iterator_age" {
-  for_each = var.consumers
+# Every alarm, keyed by its name less the "<name>-" prefix: <subject>-<what>, e.g.
+# error_sink-iterator-age. The key is the name, so an alarm keeps its name (and its state) when
+# others are added, and two alarms cannot share a name. Each group watches one metric for one
+# set of subjects; what differs between the alarms is in these entries, the rest is common.
+locals {
+  alarm_groups = {
+    iterator_age = {
+      for k, f in var.consumers : "${k}-iterator-age" => {
+        description        = "${f} is falling behind its stream: the oldest record in the last batch is older than ${var.iterator_age_threshold_ms} ms."
+        namespace          = "AWS/Lambda"
+        metric_name        = "IteratorAge"
+        dimensions         = { FunctionName = f }
+        statistic          = "Maximum"
+        threshold          = var.iterator_age_threshold_ms
+        evaluation_periods = var.evaluation_periods
+      }
+    }
+    errors = {
+      for k, f in var.functions : "${k}-errors" => {
+        description        = "${f} raised errors (a consumer raising means an infrastructure failure: its batch is being retried)."
+        namespace          = "AWS/Lambda"
+        metric_name        = "Errors"
+        dimensions         = { FunctionName = f }
+        statistic          = "Sum"
+        threshold          = var.errors_threshold
+        evaluation_periods = var.evaluation_periods
+      }
+    }
+    throttles = {
+      for k, f in var.functions : "${k}-throttles" => {
+        description        = "${f} was throttled (reserved concurrency or the account limit reached)."
+        namespace          = "AWS/Lambda"
+        metric_name        = "Throttles"
+        dimensions         = { FunctionName = f }
+        statistic          = "Sum"
+        threshold          = var.throttles_threshold
+        evaluation_periods = var.evaluation_periods
+      }
+    }
+    dlq_depth = {
+      for k, q in var.on_failure_queues : "${k}-dlq-depth" => {
+        description        = "Lambda gave up on a batch (${q}): replay it from the pointer in the queue while the records are still in the stream."
+        namespace          = "AWS/SQS"
+        metric_name        = "ApproximateNumberOfMessagesVisible"
+        dimensions         = { QueueName = q }
+        statistic          = "Maximum"
+        threshold          = var.dlq_depth_threshold
+        evaluation_periods = 1
+      }
+    }
+    # The EMF metrics' dimension is the short name (Service), not the Lambda function name.
+    dead_letters = {
+      for k, f in var.dead_letter_consumers : "${k}-dead-letters" => {
+        description        = "${f} routed poison records to the dead_letters table."
+        namespace          = var.metric_namespace
+        metric_name        = "DeadLetters"
+        dimensions         = { Service = k }
+        statistic          = "Sum"
+        threshold          = var.dead_letters_threshold
+        evaluation_periods = 1
+      }
+    }
+    fields_dropped = {
+      for k in var.field_dropping_producers : "${k}-fields-dropped" => {
+        description        = "${var.functions[k]} published log events without some of their fields (refused by the event schema or over the context size limit): a log format is sending values PostgreSQL cannot store."
+        namespace          = var.metric_namespace
+        metric_name        = "FieldsDropped"
+        dimensions         = { Service = k }
+        statistic          = "Sum"
+        threshold          = var.fields_dropped_threshold
+        evaluation_periods = 1
+      } if contains(keys(var.functions), k)
+    }
+  }
 
-  alarm_name        = "${var.name}-${each.key}-iterator-age"
-  alarm_description = "${each.value} is falling behind its stream: the oldest record in the last batch is older than ${var.iterator_age_threshold_ms} ms."
-  namespace         = "AWS/Lambda"
-  metric_name       = "IteratorAge"
-  dimensions        = { FunctionName = each.value }
-  statistic         = "Maximum"
-
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.iterator_age_threshold_ms
-  period              = var.period_seconds
-  evaluation_periods  = var.evaluation_periods
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
+  alarms = merge(values(local.alarm_groups)...)
 }
 
-resource "aws_cloudwatch_metric_alarm" "errors" {
-  for_each = var.functions
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = local.alarms
 
-  alarm_name        = "${var.name}-${each.key}-errors"
-  alarm_description = "${each.value} raised errors (a consumer raising means an infrastructure failure: its batch is being retried)."
-  namespace         = "AWS/Lambda"
-  metric_name       = "Errors"
-  dimensions        = { FunctionName = each.value }
-  statistic         = "Sum"
+  alarm_name        = "${var.name}-${each.key}"
+  alarm_description = each.value.description
+  namespace         = each.value.namespace
+  metric_name       = each.value.metric_name
+  dimensions        = each.value.dimensions
+  statistic         = each.value.statistic
 
   comparison_operator = "GreaterThanThreshold"
-  threshold           = var.errors_threshold
+  threshold           = each.value.threshold
   period              = var.period_seconds
-  evaluation_periods  = var.evaluation_periods
+  evaluation_periods  = each.value.evaluation_periods
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
   tags                = var.tags
-}
 
-resource "aws_cloudwatch_metric_alarm" "throttles" {
-  for_each = var.functions
-
-  alarm_name        = "${var.name}-${each.key}-throttles"
-  alarm_description = "${each.value} was throttled (reserved concurrency or the account limit reached)."
-  namespace         = "AWS/Lambda"
-  metric_name       = "Throttles"
-  dimensions        = { FunctionName = each.value }
-  statistic         = "Sum"
-
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.throttles_threshold
-  period              = var.period_seconds
-  evaluation_periods  = var.evaluation_periods
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
-  for_each = var.on_failure_queues
-
-  alarm_name        = "${var.name}-${each.key}-dlq-depth"
-  alarm_description = "Lambda gave up on a batch (${each.value}): replay it from the pointer in the queue while the records are still in the stream."
-  namespace         = "AWS/SQS"
-  metric_name       = "ApproximateNumberOfMessagesVisible"
-  dimensions        = { QueueName = each.value }
-  statistic         = "Maximum"
-
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.dlq_depth_threshold
-  period              = var.period_seconds
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  for_each = var.dead_letter_consumers
-
-  alarm_name        = "${var.name}-${each.key}-dead-letters"
-  alarm_description = "${each.value} routed poison records to the dead_letters table."
-  namespace         = var.metric_namespace
-  metric_name       = "DeadLetters"
-  dimensions        = { Service = each.key }
-  statistic         = "Sum"
-
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.dead_letters_threshold
-  period              = var.period_seconds
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
-}
-
-resource "aws_cloudwatch_metric_alarm" "fields_dropped" {
-  for_each = { for k in var.field_dropping_producers : k => var.functions[k] if contains(keys(var.functions), k) }
-
-  alarm_name        = "${var.name}-${each.key}-fields-dropped"
-  alarm_description = "${each.value} published log events without some of their fields (refused by the event schema or over the context size limit): a log format is sending values PostgreSQL cannot store."
-  namespace         = var.metric_namespace
-  metric_name       = "FieldsDropped"
-  dimensions        = { Service = each.key }
-  statistic         = "Sum"
-
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.fields_dropped_threshold
-  period              = var.period_seconds
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.actions
-  ok_actions          = local.actions
-  tags                = var.tags
+  lifecycle {
+    # merge() keeps the last of two equal keys: two alarms of one name would be one alarm.
+    precondition {
+      condition     = length(local.alarms) == sum([for g in values(local.alarm_groups) : length(g)])
+      error_message = "Two alarms would have the same name: ${join(", ", [for k in distinct(flatten([for g in values(local.alarm_groups) : keys(g)])) : k if length([for g in values(local.alarm_groups) : g if contains(keys(g), k)]) > 1])}."
+    }
+  }
 }
 
 ################################################################################

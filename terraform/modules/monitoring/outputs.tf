@@ -4,14 +4,9 @@ output "sns_topic_arn" {
 }
 
 output "alarm_names" {
-  description = "Names of every alarm, grouped by kind."
+  description = "Names of every alarm, grouped by kind (iterator_age, errors, throttles, dlq_depth, dead_letters, fields_dropped)."
   value = {
-    iterator_age   = [for a in aws_cloudwatch_metric_alarm.iterator_age : a.alarm_name]
-    errors         = [for a in aws_cloudwatch_metric_alarm.errors : a.alarm_name]
-    throttles      = [for a in aws_cloudwatch_metric_alarm.throttles : a.alarm_name]
-    dlq_depth      = [for a in aws_cloudwatch_metric_alarm.dlq_depth : a.alarm_name]
-    dead_letters   = [for a in aws_cloudwatch_metric_alarm.dead_letters : a.alarm_name]
-    fields_dropped = [for a in aws_cloudwatch_metric_alarm.fields_dropped : a.alarm_name]
+    for kind, alarms in local.alarm_groups : kind => [for k in keys(alarms) : aws_cloudwatch_metric_alarm.this[k].alarm_name]
   }
 }
 
