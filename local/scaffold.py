@@ -186,7 +186,7 @@ PRODUCER_TRANSFORM = '''"""The decisions (pure) of
 {name}: which events of a request are valid, and the records they become.
 
 A direct invocation carries ``{{"events": [...]}}``; each event is validated against the error event schema,
-given its ``received_at``, and the valid ones are KPL-aggregated. Replace ``read_events`` with the shape your
+given its ``received_at``, and the valid ones are KPL-aggregated. Replace ``parse_request`` with the shape your
 callers send; keep this module free of I/O.
 """
 
@@ -199,7 +199,7 @@ from typing import Any
 from shared import events, kinesis
 from shared.exceptions import InvalidEvent
 
-__all__ = ["Batch", "prepare", "read_events"]
+__all__ = ["Batch", "prepare", "parse_request"]
 
 
 @dataclass
@@ -209,7 +209,7 @@ class Batch:
     records: list[kinesis.AggregatedRecord] = field(default_factory=list)
 
 
-def read_events(request: Any) -> list[Any]:
+def parse_request(request: Any) -> list[Any]:
     """The events of a request; ValueError when it holds none."""
     items = request.get("events") if isinstance(request, dict) else None
     if not isinstance(items, list) or not items:
@@ -250,7 +250,7 @@ PUBLISHER = aws.publisher(CONFIG)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        items = transform.read_events(event)
+        items = transform.parse_request(event)
     except ValueError as e:
         return {{"statusCode": 400, "error": str(e)}}
     batch = transform.prepare(items, received_at=datetime.now(UTC))
@@ -283,14 +283,14 @@ FIXTURE = "{name}/direct_invoke.json"
 
 
 def test_valid_events_are_aggregated_and_the_invalid_one_rejected_with_its_index():
-    batch = transform.prepare(transform.read_events(load_event(FIXTURE)), received_at=NOW)
+    batch = transform.prepare(transform.parse_request(load_event(FIXTURE)), received_at=NOW)
     assert len(batch.accepted) == 2
     assert [r["index"] for r in batch.rejected] == [2]
     assert sum(r.user_records for r in batch.records) == 2
 
 
 def test_the_records_de_aggregate_to_the_accepted_events():
-    batch = transform.prepare(transform.read_events(load_event(FIXTURE)), received_at=NOW)
+    batch = transform.prepare(transform.parse_request(load_event(FIXTURE)), received_at=NOW)
     records = kinesis_event([(r.partition_key, r.data) for r in batch.records])["Records"]
     users = [u for u in kinesis.deaggregate(records) if isinstance(u, kinesis.UserRecord)]
     assert [events.parse(events.decode(u.data)).event_id for u in users] == batch.accepted
@@ -298,7 +298,7 @@ def test_the_records_de_aggregate_to_the_accepted_events():
 
 def test_a_request_without_events_is_refused():
     with pytest.raises(ValueError, match="at least one event"):
-        transform.read_events({{"events": []}})
+        transform.parse_request({{"events": []}})
 '''
 
 UTILITY_TRANSFORM = '''"""The decisions (pure) of

@@ -16,7 +16,7 @@ PUBLISHER = aws.publisher(CONFIG)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        request = transform.read_request(event)
+        request = transform.parse_request(event)
         batch = transform.prepare(request, received_at=datetime.now(UTC))
     except Rejected as e:
         LOG.warning("request refused", extra={"status": e.status, "reason": e.reason})

@@ -23,9 +23,9 @@ __all__ = [
     "content_id",
     "error_response",
     "is_http",
+    "parse_request",
     "prepare",
     "publish_deadline",
-    "read_request",
     "respond",
     "unavailable",
 ]
@@ -77,7 +77,7 @@ def _items(payload: Any) -> list[Any]:
     return items
 
 
-def read_request(event: Any) -> Request:
+def parse_request(event: Any) -> Request:
     """Accept an HTTP API (payload 2.0) / function URL POST, or a direct invoke ``{"events": [...]}``."""
     if not isinstance(event, Mapping):
         raise Rejected(400, "the invocation event must be a JSON object")

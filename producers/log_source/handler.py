@@ -15,7 +15,7 @@ PUBLISHER = aws.publisher(CONFIG)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    delivery = transform.decode(event)  # a BadDelivery raises: the invocation fails and is visible
+    delivery = transform.parse_request(event)  # a BadDelivery raises: the invocation fails and is visible
     outcome = transform.convert(delivery, received_at=datetime.now(UTC))
     found, skipped = outcome.events, outcome.skipped
     records = kinesis.aggregate([(e.event_id, events.encode(e)) for e in found])

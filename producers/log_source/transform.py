@@ -29,9 +29,9 @@ from typing import Any
 
 from producers.log_source import levels
 from shared import events
-from shared.exceptions import InvalidEvent
+from shared.exceptions import InvalidEvent, PipelineError
 
-__all__ = ["MIN_LEVEL", "NAMESPACE", "BadDelivery", "Delivery", "Outcome", "convert", "decode", "to_events"]
+__all__ = ["MIN_LEVEL", "NAMESPACE", "BadDelivery", "Delivery", "Outcome", "convert", "parse_request", "to_events"]
 
 # Fixed namespace for uuid5: the same CloudWatch Logs event id always gives the same event_id.
 NAMESPACE = uuid.UUID("6f3a1c9e-4a57-4b8e-9d0c-2f1e7b5a8c31")
@@ -57,8 +57,11 @@ _PROBE_TIME = "2026-01-01T00:00:00+00:00"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-class BadDelivery(Exception):
-    """The subscription payload itself cannot be read (not base64, not gzip, not the documented JSON)."""
+class BadDelivery(PipelineError):
+    """The subscription payload itself cannot be read (not base64, not gzip, not the documented JSON).
+
+    Not a Rejected: CloudWatch Logs invokes asynchronously and reads no answer, so the invocation fails
+    instead, and Lambda's retries and on-failure destination keep the delivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ class _Entry:
     more: list[str] = field(default_factory=list)
 
 
-def decode(event: Any) -> Delivery:
+def parse_request(event: Any) -> Delivery:
     """``{"awslogs": {"data": base64(gzip(json))}}`` -> Delivery."""
     try:
         data = event["awslogs"]["data"]

@@ -17,7 +17,7 @@ DB = db.for_function(CONFIG)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        query = transform.parse(event)
+        query = transform.parse_request(event)
     except Rejected as e:
         return e.response()
     if isinstance(query, transform.Summary):

@@ -23,7 +23,7 @@ __all__ = [
     "Summary",
     "encode_cursor",
     "json_row",
-    "parse",
+    "parse_request",
     "summary_reply",
 ]
 
@@ -120,7 +120,7 @@ def encode_cursor(table: str, values: Sequence[Any] | None, *, since: str | None
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode("ascii")
 
 
-def parse(event: Any) -> Query | Summary:
+def parse_request(event: Any) -> Query | Summary:
     """``{"table": "errors", "limit": 100, "after": <cursor>, "since": <RFC 3339>}`` -> a checked Query;
     ``{"table": "dead_letters", "summary": true, "limit": 100}`` -> a checked Summary."""
     if not isinstance(event, Mapping):

@@ -100,7 +100,7 @@ def run(request: transform.Request, context: Any = None) -> dict[str, Any]:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        request = transform.parse(event, stage=CONFIG.stage, unconfirmed_stages=CONFIG.reset_allowed_stages)
+        request = transform.parse_request(event, stage=CONFIG.stage, unconfirmed_stages=CONFIG.reset_allowed_stages)
     except Rejected as e:
         LOG.warning("reprocess refused", extra={"reason": str(e), "stage": CONFIG.stage})
         return e.response()

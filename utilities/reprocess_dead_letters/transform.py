@@ -33,7 +33,7 @@ __all__ = [
     "Totals",
     "Verdict",
     "judge",
-    "parse",
+    "parse_request",
     "selection",
 ]
 
@@ -107,7 +107,7 @@ def _text(event: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def parse(event: Any, *, stage: str, unconfirmed_stages: Collection[str]) -> Request:
+def parse_request(event: Any, *, stage: str, unconfirmed_stages: Collection[str]) -> Request:
     """``{"reason": "...", "since": ISO, "until": ISO, "stream": ARN, "dry_run": bool, "page_size": n,
     "confirm": stage}`` -> a checked Request, or Rejected saying why not.
 

@@ -17,7 +17,7 @@ DB = db.for_function(CONFIG)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        table = transform.check(event, stage=CONFIG.stage, allowed_stages=CONFIG.reset_allowed_stages)
+        table = transform.parse_request(event, stage=CONFIG.stage, allowed_stages=CONFIG.reset_allowed_stages)
     except Rejected as e:
         LOG.warning("reset refused", extra={"reason": str(e), "stage": CONFIG.stage})
         return e.response()

@@ -8,13 +8,13 @@ from typing import Any
 from shared.exceptions import Rejected
 from shared.tables import ALLOWED
 
-__all__ = ["LOCK_TIMEOUT_MS", "check", "lock_timeout_message"]
+__all__ = ["LOCK_TIMEOUT_MS", "lock_timeout_message", "parse_request"]
 
 # How long the TRUNCATE waits for its lock behind other transactions before it gives up and says so.
 LOCK_TIMEOUT_MS = 5000
 
 
-def check(event: Any, *, stage: str, allowed_stages: Collection[str]) -> str:
+def parse_request(event: Any, *, stage: str, allowed_stages: Collection[str]) -> str:
     """Return the table to truncate, or raise Rejected saying why not. Only stages in ``allowed_stages``
     (RESET_ALLOWED_STAGES) may reset anything: every other stage is refused, whatever it is called."""
     if stage not in allowed_stages:

@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 22, 9, 15, 3, tzinfo=UTC)
 
 
 def prepare(event):
-    return transform.prepare(transform.read_request(event), received_at=NOW)
+    return transform.prepare(transform.parse_request(event), received_at=NOW)
 
 
 def http(body, *, method="POST", b64=False):
@@ -32,7 +32,7 @@ def http(body, *, method="POST", b64=False):
 
 def test_http_post_accepts_events_and_assigns_missing_ids():
     event = load_event("error_source/http_post.json")
-    request = transform.read_request(event)
+    request = transform.parse_request(event)
     batch = transform.prepare(request, received_at=NOW)
     reply = transform.respond(request, batch)
     body = json.loads(reply["body"])
@@ -120,7 +120,7 @@ def test_function_url_base64_body_is_decoded():
 
 def test_direct_invoke_reports_rejected_events_by_index():
     event = load_event("error_source/direct_invoke.json")
-    request = transform.read_request(event)
+    request = transform.parse_request(event)
     reply = transform.respond(request, transform.prepare(request, received_at=NOW))
     assert reply["statusCode"] == 202
     assert len(reply["accepted"]) == 1
@@ -129,7 +129,7 @@ def test_direct_invoke_reports_rejected_events_by_index():
 
 
 def test_nothing_valid_is_400_with_every_reason():
-    request = transform.read_request({"events": [{"source": "a"}, 7]})
+    request = transform.parse_request({"events": [{"source": "a"}, 7]})
     reply = transform.respond(request, transform.prepare(request, received_at=NOW))
     assert reply["statusCode"] == 400
     assert [r["index"] for r in reply["rejected"]] == [0, 1]
@@ -155,7 +155,7 @@ def test_nothing_valid_is_400_with_every_reason():
 )
 def test_bad_requests_get_a_status_and_reason(event, status, reason):
     with pytest.raises(Rejected) as err:
-        transform.prepare(transform.read_request(event), received_at=NOW)
+        transform.prepare(transform.parse_request(event), received_at=NOW)
     assert err.value.status == status
     assert reason in err.value.reason
     reply = transform.error_response(transform.is_http(event), err.value)
@@ -173,7 +173,7 @@ def test_unavailable_events_give_503_naming_each_by_request_index_and_id():
     base = {"source": "s", "level": "INFO", "occurred_at": "2026-11-22T09:15:02Z"}
     items = [{**base, "message": f"{n} " + "m" * 30_000} for n in range(3)]
     items.insert(1, {"source": "s"})  # refused: input indexes and valid positions differ from here on
-    request = transform.read_request({"events": items})
+    request = transform.parse_request({"events": items})
     batch = transform.prepare(request, received_at=NOW)
     assert len(batch.records) == 1
     reply = transform.respond(request, batch, failed_records=[0])
@@ -190,7 +190,7 @@ def test_unavailable_events_give_503_naming_each_by_request_index_and_id():
 
 def test_http_503_sets_the_retry_after_header():
     event = load_event("error_source/http_post.json")
-    request = transform.read_request(event)
+    request = transform.parse_request(event)
     batch = transform.prepare(request, received_at=NOW)
     reply = transform.respond(request, batch, failed_records=[0])
     assert reply["statusCode"] == 503
@@ -232,7 +232,7 @@ def test_any_request_gets_a_response_never_an_unexpected_exception(payload):
     else:
         event = http(json.dumps(payload, allow_nan=True))
     try:
-        request = transform.read_request(event)
+        request = transform.parse_request(event)
         reply = transform.respond(request, transform.prepare(request, received_at=NOW))
     except Rejected as e:
         reply = transform.error_response(transform.is_http(event), e)

@@ -14,7 +14,7 @@ NOW = datetime(2026, 11, 22, 9, 20, tzinfo=UTC)
 
 
 def test_data_message_keeps_warning_and_above_from_json_and_text_lines():
-    delivery = transform.decode(load_event("log_source/subscription.json"))
+    delivery = transform.parse_request(load_event("log_source/subscription.json"))
     assert delivery.message_type == "DATA_MESSAGE" and len(delivery.log_events) == 7
     found, skipped = transform.to_events(delivery, received_at=NOW)
     assert skipped == []
@@ -33,14 +33,14 @@ def test_data_message_keeps_warning_and_above_from_json_and_text_lines():
 
 def test_redelivery_gives_the_same_event_ids():
     event = load_event("log_source/subscription.json")
-    once, _ = transform.to_events(transform.decode(event), received_at=NOW)
-    again, _ = transform.to_events(transform.decode(event), received_at=datetime(2026, 11, 23, tzinfo=UTC))
+    once, _ = transform.to_events(transform.parse_request(event), received_at=NOW)
+    again, _ = transform.to_events(transform.parse_request(event), received_at=datetime(2026, 11, 23, tzinfo=UTC))
     assert [e.event_id for e in once] == [e.event_id for e in again]
     assert len({e.event_id for e in once}) == len(once)
 
 
 def test_control_message_is_ignored():
-    delivery = transform.decode(load_event("log_source/control_message.json"))
+    delivery = transform.parse_request(load_event("log_source/control_message.json"))
     assert delivery.message_type == "CONTROL_MESSAGE"
     assert transform.to_events(delivery, received_at=NOW) == ([], [])
 
@@ -57,7 +57,7 @@ def test_control_message_is_ignored():
 )
 def test_unreadable_delivery_is_a_bad_delivery(event):
     with pytest.raises(transform.BadDelivery, match="not a CloudWatch Logs subscription event"):
-        transform.decode(event)
+        transform.parse_request(event)
 
 
 def test_log_events_that_cannot_become_events_are_skipped_with_a_reason():
@@ -219,7 +219,7 @@ def test_a_line_longer_than_the_message_limit_is_cut_on_a_character_boundary():
 
 
 def test_the_timestamp_first_fixture():
-    delivery = transform.decode(load_event("log_source/timestamp_first.json"))
+    delivery = transform.parse_request(load_event("log_source/timestamp_first.json"))
     found, skipped = transform.to_events(delivery, received_at=NOW)
     assert skipped == []
     assert [(e.level, e.message) for e in found] == [

@@ -13,44 +13,44 @@ from utilities.read_table import transform
 
 
 def test_fixture_request_is_accepted_with_defaults():
-    query = transform.parse(load_event("read_table/first_page.json"))
+    query = transform.parse_request(load_event("read_table/first_page.json"))
     assert query == transform.Query("errors", ("txid", "event_id", "occurred_at"), 100, None)
-    assert transform.parse({"table": "dead_letters"}).limit == transform.DEFAULT_LIMIT
+    assert transform.parse_request({"table": "dead_letters"}).limit == transform.DEFAULT_LIMIT
 
 
 def test_cursor_round_trips():
     ident = uuid.UUID(int=5)
     at = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     cursor = transform.encode_cursor("errors", ["18446744073709551615", ident, at])
-    query = transform.parse({"table": "errors", "after": cursor})
+    query = transform.parse_request({"table": "errors", "after": cursor})
     assert query.after == ("18446744073709551615", str(ident), at.isoformat()) and query.since is None
-    assert transform.parse(
+    assert transform.parse_request(
         {"table": "dead_letters", "after": _forge({"table": "dead_letters", "after": ["7", 3]})}
     ).after == ("7", 3)
 
 
 def test_a_cursor_from_before_occurred_at_joined_the_key_resumes_after_its_txid_and_event_id():
     old = transform.encode_cursor("errors", ["9", uuid.UUID(int=1)])
-    assert transform.parse({"table": "errors", "after": old}).after == ("9", str(uuid.UUID(int=1)), "infinity")
+    assert transform.parse_request({"table": "errors", "after": old}).after == ("9", str(uuid.UUID(int=1)), "infinity")
     with pytest.raises(Rejected, match="wrong number"):
-        transform.parse({"table": "errors", "after": transform.encode_cursor("errors", ["9"])})
+        transform.parse_request({"table": "errors", "after": transform.encode_cursor("errors", ["9"])})
 
 
 def test_since_is_checked_and_carried_by_cursors():
     when = datetime(2026, 11, 22, 9, 0, tzinfo=UTC).isoformat()
-    first = transform.parse({"table": "errors", "since": "2026-11-22T09:00:00Z"})
+    first = transform.parse_request({"table": "errors", "since": "2026-11-22T09:00:00Z"})
     assert first.since == when and first.after is None
     start = transform.encode_cursor("errors", None, since=when)  # a starting point: no row yet, a since
-    assert transform.parse({"table": "errors", "after": start}) == first
-    later = transform.parse(
+    assert transform.parse_request({"table": "errors", "after": start}) == first
+    later = transform.parse_request(
         {"table": "errors", "after": transform.encode_cursor("errors", ["9", uuid.UUID(int=1), when], since=when)}
     )
     assert later.since == when and later.after == ("9", str(uuid.UUID(int=1)), when)
     with pytest.raises(Rejected, match="since differs from the since the cursor carries"):
-        transform.parse({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
+        transform.parse_request({"table": "errors", "after": start, "since": "2026-11-23T00:00:00Z"})
     for bad, reason in [("2026-11-22T09:00:00", "must carry a time zone"), (5, "RFC 3339"), ("soon", "Invalid")]:
         with pytest.raises(Rejected, match=reason):
-            transform.parse({"table": "errors", "since": bad})
+            transform.parse_request({"table": "errors", "since": bad})
 
 
 def _forge(obj):
@@ -92,7 +92,7 @@ def _forge(obj):
 )
 def test_bad_requests_are_refused_with_a_reason(event, reason):
     with pytest.raises(Rejected) as err:
-        transform.parse(event)
+        transform.parse_request(event)
     assert reason in str(err.value)
 
 
@@ -111,9 +111,9 @@ def test_rows_become_json_safe():
 
 
 def test_a_summary_request_is_checked():
-    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 5})
+    summary = transform.parse_request({"table": "dead_letters", "summary": True, "limit": 5})
     assert summary == transform.Summary("dead_letters", transform.SUMMARY_TABLES["dead_letters"], 5)
-    assert isinstance(transform.parse({"table": "dead_letters", "summary": False}), transform.Query)
+    assert isinstance(transform.parse_request({"table": "dead_letters", "summary": False}), transform.Query)
 
 
 @pytest.mark.parametrize(
@@ -128,12 +128,12 @@ def test_a_summary_request_is_checked():
 )
 def test_bad_summary_requests_are_refused(event, reason):
     with pytest.raises(Rejected) as err:
-        transform.parse(event)
+        transform.parse_request(event)
     assert reason in str(err.value)
 
 
 def test_summary_reply_keeps_the_largest_groups_and_counts_the_rest():
-    summary = transform.parse({"table": "dead_letters", "summary": True, "limit": 2})
+    summary = transform.parse_request({"table": "dead_letters", "summary": True, "limit": 2})
     rows = [
         (None, None, 10),
         (0, "not JSON", 5),
@@ -157,6 +157,6 @@ def test_summary_reply_keeps_the_largest_groups_and_counts_the_rest():
 
 
 def test_an_empty_table_summarises_to_zero():
-    summary = transform.parse({"table": "dead_letters", "summary": True})
+    summary = transform.parse_request({"table": "dead_letters", "summary": True})
     assert transform.summary_reply(summary, [(None, None, 0)])["total"] == 0
     assert transform.summary_reply(summary, [])["by_reason"] == []

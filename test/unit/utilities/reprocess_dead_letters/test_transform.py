@@ -53,7 +53,7 @@ def test_the_consumer_and_this_function_write_the_same_columns():
 
 
 def test_a_full_request_is_parsed():
-    request = transform.parse(
+    request = transform.parse_request(
         {
             "reason": "level must be",
             "since": "2026-11-22T00:00:00Z",
@@ -73,7 +73,7 @@ def test_a_full_request_is_parsed():
         dry_run=True,
         page_size=10,
     )
-    assert transform.parse({}, stage="qa", unconfirmed_stages=ALLOWED) == transform.Request()
+    assert transform.parse_request({}, stage="qa", unconfirmed_stages=ALLOWED) == transform.Request()
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_a_full_request_is_parsed():
 )
 def test_bad_requests_are_refused_naming_the_problem(event, reason):
     with pytest.raises(Rejected) as err:
-        transform.parse(event, stage="qa", unconfirmed_stages=ALLOWED)
+        transform.parse_request(event, stage="qa", unconfirmed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
 
@@ -104,15 +104,15 @@ def test_bad_requests_are_refused_naming_the_problem(event, reason):
 def test_every_stage_not_allowed_needs_the_stage_repeated_unless_dry_run(stage):
     for event in ({}, {"confirm": "yes"}, {"confirm": "qa"}):
         with pytest.raises(Rejected) as err:
-            transform.parse(event, stage=stage, unconfirmed_stages=ALLOWED)
+            transform.parse_request(event, stage=stage, unconfirmed_stages=ALLOWED)
         assert err.value.status == 403
         assert f'"confirm": "{stage}"' in str(err.value)
-    assert transform.parse({"dry_run": True}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
-    assert not transform.parse({"confirm": stage}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
+    assert transform.parse_request({"dry_run": True}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
+    assert not transform.parse_request({"confirm": stage}, stage=stage, unconfirmed_stages=ALLOWED).dry_run
 
 
 def test_filters_become_placeholders_never_sql_text():
-    request = transform.parse(
+    request = transform.parse_request(
         {"reason": "x'; DROP TABLE errors; --", "stream": "arn:aws:kinesis:r:1:stream/s"},
         stage="qa",
         unconfirmed_stages=ALLOWED,

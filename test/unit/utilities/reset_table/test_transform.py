@@ -11,15 +11,16 @@ ALLOWED = config.DEFAULT_RESET_STAGES
 
 
 def test_confirmed_reset_in_an_allowed_stage_is_allowed():
-    assert transform.check(load_event("reset_table/errors.json"), stage="qa", allowed_stages=ALLOWED) == "errors"
+    event = load_event("reset_table/errors.json")
+    assert transform.parse_request(event, stage="qa", allowed_stages=ALLOWED) == "errors"
     event = load_event("reset_table/dead_letters.json")
-    assert transform.check(event, stage="local", allowed_stages=ALLOWED) == "dead_letters"
+    assert transform.parse_request(event, stage="local", allowed_stages=ALLOWED) == "dead_letters"
 
 
 @pytest.mark.parametrize("stage", ["prod", "production", "prd", "prod-eu", "live", "staging", "qa2"])
 def test_every_stage_not_allowed_is_refused_whatever_the_event(stage):
     with pytest.raises(Rejected) as err:
-        transform.check(load_event("reset_table/errors.json"), stage=stage, allowed_stages=ALLOWED)
+        transform.parse_request(load_event("reset_table/errors.json"), stage=stage, allowed_stages=ALLOWED)
     assert err.value.status == 403
     assert f"disabled in stage {stage!r}: RESET_ALLOWED_STAGES allows only dev, local, qa, test" in str(err.value)
 
@@ -30,11 +31,11 @@ def test_the_allow_list_is_a_setting():
     settings = config.load(environ={**base, "RESET_ALLOWED_STAGES": "sandbox, qa"})
     assert settings.reset_allowed_stages == {"sandbox", "qa"}
     event = load_event("reset_table/errors.json")
-    assert transform.check(event, stage="sandbox", allowed_stages=settings.reset_allowed_stages) == "errors"
+    assert transform.parse_request(event, stage="sandbox", allowed_stages=settings.reset_allowed_stages) == "errors"
     with pytest.raises(Rejected, match="allows only qa, sandbox"):
-        transform.check(event, stage="dev", allowed_stages=settings.reset_allowed_stages)
+        transform.parse_request(event, stage="dev", allowed_stages=settings.reset_allowed_stages)
     with pytest.raises(Rejected, match="allows only none"):
-        transform.check(event, stage="qa", allowed_stages=frozenset())
+        transform.parse_request(event, stage="qa", allowed_stages=frozenset())
     with pytest.raises(ConfigError, match="RESET_ALLOWED_STAGES must be stage names"):
         config.load(environ={**base, "RESET_ALLOWED_STAGES": "qa,Prod!"})
 
@@ -53,7 +54,7 @@ def test_the_allow_list_is_a_setting():
 )
 def test_bad_requests_are_refused(event, reason):
     with pytest.raises(Rejected) as err:
-        transform.check(event, stage="qa", allowed_stages=ALLOWED)
+        transform.parse_request(event, stage="qa", allowed_stages=ALLOWED)
     assert err.value.status == 400
     assert reason in str(err.value)
 
