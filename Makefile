@@ -59,7 +59,7 @@ test-conformance: $(STAMP) kinesis-mock
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/bandit -q -r shared producers consumers utilities local tools scripts
+	$(BIN)/bandit -q -r shared producers consumers utilities local tools
 	$(BIN)/hadolint Dockerfile
 	bash -n build.sh deploy.sh
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
@@ -83,7 +83,7 @@ clean:
 # The RDS CA bundle, shipped in every zip so functions verify the database's certificate (verify-full).
 # Needs internet; run it before `make build` in a deploy pipeline.
 rds-ca:
-	scripts/fetch_rds_ca.sh
+	tools/fetch_rds_ca.sh
 
 # =============================================================================================
 # Delivery (docs/architecture.md, "Delivery"): what .gitlab-ci.yml runs, so CI and developers share one entry
@@ -116,7 +116,7 @@ help-delivery:
 ci-check: check tf-check
 
 tf-check: checkov
-	CHECKOV=$(CHECKOV) scripts/ci_terraform.sh check
+	CHECKOV=$(CHECKOV) tools/ci_terraform.sh check
 
 # checkov has its own virtualenv: its dependencies would clash with the project's pins. A venv that
 # no longer runs (made through a link that is gone, another Python) is made again. venv and pip run
@@ -137,27 +137,27 @@ ci-test: $(STAMP)
 
 # Deployable zips carry the RDS CA bundle (the database functions verify the server's certificate).
 ci-build:
-	scripts/fetch_rds_ca.sh
+	tools/fetch_rds_ca.sh
 	$(MAKE) build
 
 tf-plan:
-	scripts/ci_terraform.sh plan $(STAGE)
+	tools/ci_terraform.sh plan $(STAGE)
 
 tf-apply:
-	scripts/ci_terraform.sh apply $(STAGE)
+	tools/ci_terraform.sh apply $(STAGE)
 
 deploy: $(STAMP)
-	PYTHON=$(BIN)/python scripts/ci_deploy.sh $(STAGE)
+	PYTHON=$(BIN)/python tools/ci_deploy.sh $(STAGE)
 
 smoke: $(STAMP)
-	$(BIN)/python -m scripts.smoke_test --stage $(STAGE)
+	$(BIN)/python -m tools.smoke_test --stage $(STAGE)
 
 smoke-local: $(STAMP)
-	$(BIN)/python -m scripts.smoke_test --start-local --interval 0.5 --timeout 60
+	$(BIN)/python -m tools.smoke_test --start-local --interval 0.5 --timeout 60
 
 # gitlab-ci-local runs .gitlab-ci.yml on this machine; 4.73.0 exactly (later versions crash on Node 20).
 ci-tools:
-	@command -v rsync >/dev/null || scripts/install_packages.sh rsync
+	@command -v rsync >/dev/null || tools/install_packages.sh rsync
 	@command -v rsync >/dev/null || { echo "rsync is needed by gitlab-ci-local: install it" >&2; exit 1; }
 	@command -v npm >/dev/null || { echo "npm (Node.js) is needed to install gitlab-ci-local" >&2; exit 1; }
 	@if [ "$$($(GCL) --version 2>/dev/null)" != "$(GCL_VERSION)" ]; then \

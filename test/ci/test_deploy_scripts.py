@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
+SCRIPTS = ROOT / "tools"
 TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJwcm9qZWN0X3BhdGg6Z3JvdXAvZXZlbnQtcGlwZWxpbmUifQ."  # unsigned; moto takes it
 
 
@@ -44,8 +44,8 @@ BUNDLE = "shared/certs/rds-global-bundle.pem"
 
 def fake_checkout(scratch: Path, zips: dict[str, list[str]], manifest_sha: dict[str, str] | None = None) -> Path:
     """A folder laid out like the repository, with ci_terraform.sh and function zips (name -> members) in target/."""
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "ci_terraform.sh", scratch / "scripts")
+    (scratch / "tools").mkdir()
+    shutil.copy2(SCRIPTS / "ci_terraform.sh", scratch / "tools")
     (scratch / "terraform" / "environments").mkdir(parents=True)
     (scratch / "terraform" / "environments" / "qa.tfvars").write_text('stage = "qa"\n')
     (scratch / "target").mkdir()
@@ -63,7 +63,7 @@ def fake_checkout(scratch: Path, zips: dict[str, list[str]], manifest_sha: dict[
 @pytest.fixture
 def terraform_on_path() -> None:
     if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on PATH (scripts/install_terraform.sh installs it)")
+        pytest.skip("terraform is not on PATH (tools/install_terraform.sh installs it)")
 
 
 # ------------------------------------------------------------------------------------------ ci_deploy.sh
@@ -74,7 +74,7 @@ def terraform_on_path() -> None:
 def test_deploy_assumes_the_stage_role_with_the_job_token_and_nothing_else(local_stack: Any, scratch: Path) -> None:
     # GIVEN a GitLab job's ID token, the QA role, and stray static keys in the environment
     checkout = fake_checkout(scratch, {})
-    shutil.copy2(SCRIPTS / "ci_deploy.sh", checkout / "scripts")
+    shutil.copy2(SCRIPTS / "ci_deploy.sh", checkout / "tools")
     env = clean_env(
         GITLAB_CI="true",
         GITLAB_OIDC_TOKEN=TOKEN,
@@ -87,7 +87,7 @@ def test_deploy_assumes_the_stage_role_with_the_job_token_and_nothing_else(local
         CI_JOB_ID="9",
     )
     # WHEN the deploy starts (in a checkout with no built zips, so it stops before Terraform)
-    proc = run([str(checkout / "scripts" / "ci_deploy.sh"), "qa"], env, cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_deploy.sh"), "qa"], env, cwd=checkout)
     # THEN it acts as the assumed role, named after the job, and the token appears nowhere in its output
     output = proc.stdout + proc.stderr
     assert "as arn:aws:sts::123456789012:assumed-role/event-pipeline-deploy-qa/gitlab-42-7-9" in output, output
@@ -112,7 +112,7 @@ def test_deploy_with_a_token_but_no_role_names_the_variable_to_set() -> None:
 def test_deploy_bad_arguments_print_usage(args: list[str]) -> None:
     proc = run([str(SCRIPTS / "ci_deploy.sh"), *args], clean_env())
     assert proc.returncode == 2
-    assert "Usage: scripts/ci_deploy.sh STAGE" in proc.stderr
+    assert "Usage: tools/ci_deploy.sh STAGE" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------ ci_terraform.sh
@@ -121,7 +121,7 @@ def test_deploy_bad_arguments_print_usage(args: list[str]) -> None:
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_refuses_a_zip_that_is_not_the_builds(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": [BUNDLE]}, {"migrate": "0" * 64})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "target/migrate.zip does not match the sha256 in target/migrate.json" in proc.stderr
 
@@ -129,7 +129,7 @@ def test_plan_refuses_a_zip_that_is_not_the_builds(scratch: Path) -> None:
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_without_built_zips_says_where_they_come_from(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "no built zips in target/: run make ci-build, or fetch the build job's artifacts" in proc.stderr
 
@@ -137,7 +137,7 @@ def test_plan_without_built_zips_says_where_they_come_from(scratch: Path) -> Non
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_refuses_function_zips_without_the_rds_ca_bundle(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": ["shared/config.py"]})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert f"target/migrate.zip has no {BUNDLE}" in proc.stderr
     assert "error_source.zip" not in proc.stderr
@@ -146,7 +146,7 @@ def test_plan_refuses_function_zips_without_the_rds_ca_bundle(scratch: Path) -> 
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_without_remote_state_refuses_before_touching_terraform(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE]})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "no remote state for qa: set TF_STATE_BUCKET" in proc.stderr
     assert not (checkout / "terraform" / "backend_override.tf").exists()
@@ -211,22 +211,22 @@ def test_refuses_a_terraform_zip_whose_checksum_differs(scratch: Path) -> None:
 
 
 def test_fetches_the_rds_ca_bundle_into_shared_certs(scratch: Path) -> None:
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+    (scratch / "tools").mkdir()
+    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "tools")
     served = scratch / "global-bundle.pem"
     served.write_text("-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n" * 2)
-    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    proc = run([str(scratch / "tools" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
     assert proc.returncode == 0, proc.stderr
     assert "2 certificates in shared/certs/rds-global-bundle.pem" in proc.stdout
     assert (scratch / BUNDLE).read_text() == served.read_text()
 
 
 def test_refuses_a_download_that_is_not_a_certificate_bundle(scratch: Path) -> None:
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+    (scratch / "tools").mkdir()
+    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "tools")
     served = scratch / "error.html"
     served.write_text("<html>Service Unavailable</html>")
-    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    proc = run([str(scratch / "tools" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
     assert proc.returncode == 1
     assert "did not give a PEM bundle of certificates" in proc.stderr
     assert not (scratch / "shared" / "certs").exists() or not any((scratch / "shared" / "certs").iterdir())

@@ -8,7 +8,7 @@ readonly ROOT
 case ${1:-} in
   -h | --help)
     cat <<'USAGE'
-Usage: scripts/fetch_rds_ca.sh
+Usage: tools/fetch_rds_ca.sh
 
 Downloads the RDS CA bundle to shared/certs/rds-global-bundle.pem (git-ignored), where every function
 zip picks it up; the database functions refuse to start under sslmode=verify-full without it. The

@@ -8,10 +8,10 @@ readonly TF_DIR=$ROOT/terraform
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/ci_terraform.sh check
-       scripts/ci_terraform.sh plan STAGE
-       scripts/ci_terraform.sh apply STAGE
-       scripts/ci_terraform.sh output STAGE [NAME]
+Usage: tools/ci_terraform.sh check
+       tools/ci_terraform.sh plan STAGE
+       tools/ci_terraform.sh apply STAGE
+       tools/ci_terraform.sh output STAGE [NAME]
 
 check        terraform fmt -check, init -backend=false, validate; checkov on the defaults and on
              environments/prod.tfvars (checkov from $CHECKOV, PATH or .cache/checkov-venv: make checkov)
@@ -50,7 +50,7 @@ note() {
 
 case ${1:-} in -h | --help) usage; exit 0 ;; esac
 command -v terraform >/dev/null 2>&1 \
-  || die "terraform is not on PATH: install it (scripts/install_terraform.sh does, as root)"
+  || die "terraform is not on PATH: install it (tools/install_terraform.sh does, as root)"
 export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 mkdir -p "$ROOT/.cache/terraform"
 if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then
