@@ -1,2 +1,2 @@
-"""The build, delivery and operator tools: lambda_zip (the zip writer), the CI shell steps, installers, the smoke test and
-the Lambda invoke helper that the pipeline and developers share."""
+"""The project's own tools, in one folder: the build (build.py, lambda_zip.py), the CI shell steps and installers,
+the smoke test, the hand upload and the Lambda invoke helper that the pipeline and developers share."""

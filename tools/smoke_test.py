@@ -182,7 +182,7 @@ def _short(value: Any) -> str:
 
 
 class LambdaBackend:
-    """Deployed functions, named ``<project>-<stage>-<function>`` as Terraform and deploy.sh name them."""
+    """Deployed functions, named ``<project>-<stage>-<function>`` as Terraform and make upload name them."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
