@@ -24,7 +24,7 @@ help:
 	@echo "  make bench     run the benchmarks and print figures with their ratios"
 	@echo "  make clean     remove target/, .local/ and the tools' caches"
 	@echo "Build and ship:"
-	@echo "  make rds-ca    fetch the RDS CA bundle into shared/certs/ (needs internet)"
+	@echo "  make rds-ca    fetch the RDS CA bundle and the RDS Proxy's roots into shared/certs/ (needs internet)"
 	@echo "  make build     ./build.sh --all: every function zip and target/dependencies-layer.zip"
 	@echo "  make upload NAME=error_source STAGE=qa [FORCE=1]   upload one built zip to its existing function"
 	@echo "  make deploy STAGE=qa    deploy a stage: terraform apply on target/, migrate, smoke test (deploy_qa / deploy_prod)"
@@ -109,8 +109,9 @@ bench: $(STAMP)
 clean:
 	rm -rf target .local .pytest_cache .ruff_cache
 
-# The RDS CA bundle, shipped in every zip so functions verify the database's certificate (verify-full).
-# Needs internet; ./build.sh refuses a database function's zip without it.
+# The RDS CA bundle and the Amazon Trust Services roots of RDS Proxy's certificate, shipped in every zip so the
+# functions verify the database or the proxy (verify-full). Needs internet; ./build.sh refuses a database
+# function's zip without it.
 rds-ca:
 	tools/fetch_rds_ca.sh
 
@@ -188,7 +189,8 @@ ci-tools:
 # would still set CI_PROJECT_DIR to /builds/..., hence the variable). The test job runs the whole
 # suite (less test/ci/test_gitlab_ci.py, which would start gitlab-ci-local again) unless PYTEST_ARGS
 # narrows it: make ci-local PYTEST_ARGS=test/unit. Where the build job cannot download the RDS CA
-# bundle, give it one: RDS_CA_URL=file:///path/to/bundle.pem
+# bundle, give it one: RDS_CA_URL=file:///path/to/bundle.pem (and AMAZON_TRUST_URL=file:///folder/of/roots)
 ci-local: ci-tools
 	$(GCL) --force-shell-executor --variable "CI_PROJECT_DIR=$(CURDIR)" --ignore-predefined-vars CI_PROJECT_DIR \
-		--variable EVPIPE_IN_GITLAB_CI_LOCAL=1 --variable "PYTEST_ARGS=$(PYTEST_ARGS)" $(if $(RDS_CA_URL),--variable "RDS_CA_URL=$(RDS_CA_URL)") check test build
+		--variable EVPIPE_IN_GITLAB_CI_LOCAL=1 --variable "PYTEST_ARGS=$(PYTEST_ARGS)" $(if $(RDS_CA_URL),--variable "RDS_CA_URL=$(RDS_CA_URL)") \
+		$(if $(AMAZON_TRUST_URL),--variable "AMAZON_TRUST_URL=$(AMAZON_TRUST_URL)") check test build
