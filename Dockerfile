@@ -1,7 +1,6 @@
 # Builds function zips and the dependencies layer inside AWS's Lambda build image, so compiled
-# dependencies match the runtime exactly. build.sh drives it (./build.sh --docker ...); by hand:
-#   docker build --platform linux/amd64 --target artifact --output type=local,dest=target \
-#     --build-arg FUNCTIONS=producers/error_source .
+# dependencies match the runtime exactly. Only ./build.sh --docker runs it: it stages the small build
+# context this expects, then checks and import-tests the zips that come out (tools/build.py).
 # The zip step is the same tools/lambda_zip.py the docker-less path runs, so the layout is the same.
 
 ARG PYTHON_VERSION=3.12

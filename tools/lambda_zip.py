@@ -1,11 +1,12 @@
 """Writes deterministic Lambda zips (function zips and the dependencies layer) and their manifests.
 
-build.sh calls this on the host (docker-less path) and the Dockerfile calls it inside the Lambda
-build image, so both paths produce the same layout. Standard library only; runs on Python 3.9+.
+A step of the build, not an entry point: build a zip with ./build.sh. tools/build.py calls this on the
+host (docker-less path) and the Dockerfile runs it inside the Lambda build image, so both paths produce
+the same layout. Standard library only; runs on Python 3.9+.
 
-Usage:
+The Dockerfile's command line:
     python tools/lambda_zip.py --root REPO --deps DIR --runtime python3.12 --arch x86_64 \
-        --builder pip --out-dir OUT [--layer] [producers/error_source ...]
+        --builder docker --out-dir OUT [--layer] [producers/error_source ...]
 
 For each function folder it writes OUT/<name>.zip and OUT/<name>.json; with --layer it also
 writes OUT/dependencies-layer.zip (dependencies under python/) and OUT/dependencies-layer.json.

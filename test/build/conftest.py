@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,20 +13,23 @@ from test.build.helpers import (
     RUNTIME,
     Built,
     copy_tree,
-    dev_pins,
     find_python,
     function_folders,
     read_manifests,
     run_build,
 )
+from tools import build as build_tool
 
 
 @pytest.fixture(scope="session")
 def built() -> Built:
-    """`./build.sh --all` into the repository's target/, once for the session (docker-less path)."""
+    """`./build.sh --all` into the repository's target/, once for the session (docker-less path).
+
+    Without the RDS CA bundle (a test machine has no internet to fetch it): these zips are never deployed.
+    """
     if not function_folders():
         pytest.skip("no function folders with a handler.py yet")
-    run_build("--all", "--no-docker")
+    run_build("--all", "--no-docker", "--without-rds-ca")
     target = ROOT / "target"
     return Built(target, read_manifests(target))
 
@@ -58,27 +57,10 @@ def lambda_python() -> str:
 def lambda_runtime_dir() -> Path:
     """boto3 and botocore for cp312 in a folder of their own, standing in for Lambda's /var/runtime.
 
-    Installed once with pip --target (the pins from requirements-dev.txt) and kept under .cache/.
+    The folder build.sh's import test uses (tools/build.py installs it once, pinned as in requirements-dev.txt).
     """
-    pins = dev_pins("boto3", "botocore")
-    key = hashlib.sha256(f"{RUNTIME} {' '.join(pins)} v1".encode()).hexdigest()[:16]
     cache = Path(os.environ.get("BUILD_CACHE_DIR", str(ROOT / ".cache" / "build")))
-    folder = cache / "lambda-runtime" / f"{RUNTIME}-{key}"
-    if (folder / ".complete").is_file():
-        return folder / "site"
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-        "--platform", "manylinux2014_x86_64", "--implementation", "cp",
-        "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:",
-        "--cache-dir", PIP_CACHE_DIR, "--target", str(tmp / "site"), *pins,
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.fail(f"could not install {pins} for the emulated runtime:\n{result.stderr}")
-    (tmp / ".complete").touch()
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
-    return folder / "site"
+    try:
+        return build_tool.runtime_site(RUNTIME, cache, Path(PIP_CACHE_DIR))
+    except build_tool.Failure as e:
+        pytest.fail(f"could not install boto3/botocore for the emulated runtime: {e}")

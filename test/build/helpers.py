@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -96,40 +94,9 @@ def copy_tree(dest: Path) -> Path:
     return dest
 
 
-def _python_version(exe: str) -> tuple[int, ...] | None:
-    try:
-        out = subprocess.run(
-            [exe, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    return tuple(int(n) for n in out.stdout.split())
-
-
 def find_python(version: str) -> str | None:
-    """An interpreter for version ("3.12"): $LAMBDA_PYTHON, pythonX.Y on PATH, or a pyenv install."""
-    wanted = tuple(int(n) for n in version.split("."))
-    candidates = [os.environ.get("LAMBDA_PYTHON", ""), shutil.which(f"python{version}") or ""]
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    installs = glob.glob(os.path.join(pyenv_root, "versions", f"{version}*", "bin", f"python{version}"))
+    """An interpreter for version ("3.12"): $LAMBDA_PYTHON, pythonX.Y on PATH, or a pyenv install (build.sh's own
+    choice for its import test)."""
+    from tools.build import find_python as find
 
-    def release(path: str) -> list[int]:
-        return [int(n) for n in re.findall(r"\d+", Path(path).parents[1].name)]
-
-    candidates += sorted(installs, key=release, reverse=True)  # newest patch release first
-    for exe in filter(None, candidates):
-        if _python_version(exe) == wanted:
-            return exe
-    return None
-
-
-def dev_pins(*names: str) -> list[str]:
-    """The pins for names in requirements-dev.txt (name==version), or the bare names."""
-    text = (ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
-    pins = []
-    for name in names:
-        m = re.search(rf"^{re.escape(name)}==\S+", text, flags=re.MULTILINE)
-        pins.append(m.group(0) if m else name)
-    return pins
+    return find(version)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
+SCRIPTS = ROOT / "tools"
 TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJwcm9qZWN0X3BhdGg6Z3JvdXAvZXZlbnQtcGlwZWxpbmUifQ."  # unsigned; moto takes it
 
 
@@ -44,8 +44,8 @@ BUNDLE = "shared/certs/rds-global-bundle.pem"
 
 def fake_checkout(scratch: Path, zips: dict[str, list[str]], manifest_sha: dict[str, str] | None = None) -> Path:
     """A folder laid out like the repository, with ci_terraform.sh and function zips (name -> members) in target/."""
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "ci_terraform.sh", scratch / "scripts")
+    (scratch / "tools").mkdir()
+    shutil.copy2(SCRIPTS / "ci_terraform.sh", scratch / "tools")
     (scratch / "terraform" / "environments").mkdir(parents=True)
     (scratch / "terraform" / "environments" / "qa.tfvars").write_text('stage = "qa"\n')
     (scratch / "target").mkdir()
@@ -63,7 +63,7 @@ def fake_checkout(scratch: Path, zips: dict[str, list[str]], manifest_sha: dict[
 @pytest.fixture
 def terraform_on_path() -> None:
     if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on PATH (scripts/install_terraform.sh installs it)")
+        pytest.skip("terraform is not on PATH (tools/install_terraform.sh installs it)")
 
 
 # ------------------------------------------------------------------------------------------ ci_deploy.sh
@@ -74,7 +74,7 @@ def terraform_on_path() -> None:
 def test_deploy_assumes_the_stage_role_with_the_job_token_and_nothing_else(local_stack: Any, scratch: Path) -> None:
     # GIVEN a GitLab job's ID token, the QA role, and stray static keys in the environment
     checkout = fake_checkout(scratch, {})
-    shutil.copy2(SCRIPTS / "ci_deploy.sh", checkout / "scripts")
+    shutil.copy2(SCRIPTS / "ci_deploy.sh", checkout / "tools")
     env = clean_env(
         GITLAB_CI="true",
         GITLAB_OIDC_TOKEN=TOKEN,
@@ -87,7 +87,7 @@ def test_deploy_assumes_the_stage_role_with_the_job_token_and_nothing_else(local
         CI_JOB_ID="9",
     )
     # WHEN the deploy starts (in a checkout with no built zips, so it stops before Terraform)
-    proc = run([str(checkout / "scripts" / "ci_deploy.sh"), "qa"], env, cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_deploy.sh"), "qa"], env, cwd=checkout)
     # THEN it acts as the assumed role, named after the job, and the token appears nowhere in its output
     output = proc.stdout + proc.stderr
     assert "as arn:aws:sts::123456789012:assumed-role/event-pipeline-deploy-qa/gitlab-42-7-9" in output, output
@@ -112,7 +112,7 @@ def test_deploy_with_a_token_but_no_role_names_the_variable_to_set() -> None:
 def test_deploy_bad_arguments_print_usage(args: list[str]) -> None:
     proc = run([str(SCRIPTS / "ci_deploy.sh"), *args], clean_env())
     assert proc.returncode == 2
-    assert "Usage: scripts/ci_deploy.sh STAGE" in proc.stderr
+    assert "Usage: tools/ci_deploy.sh STAGE" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------ ci_terraform.sh
@@ -121,7 +121,7 @@ def test_deploy_bad_arguments_print_usage(args: list[str]) -> None:
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_refuses_a_zip_that_is_not_the_builds(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": [BUNDLE]}, {"migrate": "0" * 64})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "target/migrate.zip does not match the sha256 in target/migrate.json" in proc.stderr
 
@@ -129,7 +129,7 @@ def test_plan_refuses_a_zip_that_is_not_the_builds(scratch: Path) -> None:
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_without_built_zips_says_where_they_come_from(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "no built zips in target/: run make ci-build, or fetch the build job's artifacts" in proc.stderr
 
@@ -137,7 +137,7 @@ def test_plan_without_built_zips_says_where_they_come_from(scratch: Path) -> Non
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_refuses_function_zips_without_the_rds_ca_bundle(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE], "migrate": ["shared/config.py"]})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert f"target/migrate.zip has no {BUNDLE}" in proc.stderr
     assert "error_source.zip" not in proc.stderr
@@ -146,7 +146,7 @@ def test_plan_refuses_function_zips_without_the_rds_ca_bundle(scratch: Path) -> 
 @pytest.mark.usefixtures("terraform_on_path")
 def test_plan_without_remote_state_refuses_before_touching_terraform(scratch: Path) -> None:
     checkout = fake_checkout(scratch, {"error_source": [BUNDLE]})
-    proc = run([str(checkout / "scripts" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
+    proc = run([str(checkout / "tools" / "ci_terraform.sh"), "plan", "qa"], clean_env(), cwd=checkout)
     assert proc.returncode == 1
     assert "no remote state for qa: set TF_STATE_BUCKET" in proc.stderr
     assert not (checkout / "terraform" / "backend_override.tf").exists()
@@ -210,23 +210,116 @@ def test_refuses_a_terraform_zip_whose_checksum_differs(scratch: Path) -> None:
 # ------------------------------------------------------------------------------------------ fetch_rds_ca.sh
 
 
-def test_fetches_the_rds_ca_bundle_into_shared_certs(scratch: Path) -> None:
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+# The five roots RDS Proxy's certificates chain to, as this machine's CA store (Debian's ca-certificates) has them,
+# under the names Amazon Trust Services' repository serves them by.
+SYSTEM_CERTS = Path("/etc/ssl/certs")
+ATS_ROOTS = {
+    "AmazonRootCA1.pem": "Amazon_Root_CA_1.pem",
+    "AmazonRootCA2.pem": "Amazon_Root_CA_2.pem",
+    "AmazonRootCA3.pem": "Amazon_Root_CA_3.pem",
+    "AmazonRootCA4.pem": "Amazon_Root_CA_4.pem",
+    "SFSRootCAG2.pem": "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
+}
+NOT_A_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n"
+
+
+def rds_bundle(scratch: Path, count: int) -> Path:
+    """A stand-in for the RDS CA bundle: count self-signed CA certificates, made here."""
+    folder = scratch / "rds-ca"
+    folder.mkdir()
+    pems = []
+    for n in range(count):
+        run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-subj", f"/CN=test RDS root {n}", "-days", "2", "-keyout", f"{n}.key", "-out", f"{n}.pem"],
+            clean_env(), cwd=folder,
+        )  # fmt: skip
+        pems.append((folder / f"{n}.pem").read_text())
     served = scratch / "global-bundle.pem"
-    served.write_text("-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n" * 2)
-    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    served.write_text("".join(pems))
+    return served
+
+
+@pytest.fixture
+def repository(scratch: Path) -> Path:
+    """A folder laid out like https://www.amazontrust.com/repository/, holding the five roots."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (tools/install_packages.sh openssl)")
+    missing = [name for name in ATS_ROOTS.values() if not (SYSTEM_CERTS / name).is_file()]
+    if missing:
+        pytest.skip(f"this machine's CA store lacks {missing} (Debian: apt-get install ca-certificates)")
+    folder = scratch / "amazontrust"
+    folder.mkdir()
+    for served, system in ATS_ROOTS.items():
+        shutil.copyfile(SYSTEM_CERTS / system, folder / served)
+    return folder
+
+
+def fetch(scratch: Path, rds_bundle: Path, repository: Path) -> subprocess.CompletedProcess[str]:
+    (scratch / "tools").mkdir(exist_ok=True)
+    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "tools")
+    env = clean_env(RDS_CA_URL=rds_bundle.as_uri(), AMAZON_TRUST_URL=repository.as_uri())
+    return run([str(scratch / "tools" / "fetch_rds_ca.sh")], env, cwd=scratch)
+
+
+def test_fetches_the_rds_ca_bundle_and_the_proxys_roots_into_shared_certs(scratch: Path, repository: Path) -> None:
+    # GIVEN an RDS CA bundle of two certificates and Amazon Trust Services' five roots, served from files
+    served = rds_bundle(scratch, 2)
+    # WHEN the bundle is fetched
+    proc = fetch(scratch, served, repository)
+    # THEN shared/certs/ holds the RDS bundle followed by every root, so verify-full works through the proxy too
     assert proc.returncode == 0, proc.stderr
-    assert "2 certificates in shared/certs/rds-global-bundle.pem" in proc.stdout
-    assert (scratch / BUNDLE).read_text() == served.read_text()
+    assert "7 certificates in shared/certs/rds-global-bundle.pem" in proc.stdout
+    bundle = (scratch / BUNDLE).read_text()
+    assert bundle.startswith(served.read_text())
+    for served_name in ATS_ROOTS:
+        assert (repository / served_name).read_text().strip() in bundle, served_name
 
 
-def test_refuses_a_download_that_is_not_a_certificate_bundle(scratch: Path) -> None:
-    (scratch / "scripts").mkdir()
-    shutil.copy2(SCRIPTS / "fetch_rds_ca.sh", scratch / "scripts")
+def test_the_bundle_loads_in_openssl_and_trusts_amazon_root_ca_1(scratch: Path, repository: Path) -> None:
+    """What RDS Proxy presents chains to Amazon Root CA 1: with the bundle as the trust store, that root verifies."""
+    assert fetch(scratch, rds_bundle(scratch, 1), repository).returncode == 0
+    root = SYSTEM_CERTS / ATS_ROOTS["AmazonRootCA1.pem"]
+    proc = run(["openssl", "verify", "-CAfile", str(scratch / BUNDLE), str(root)], clean_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_refuses_a_root_whose_key_is_not_the_published_one(scratch: Path, repository: Path) -> None:
+    # GIVEN a repository whose "Amazon Root CA 1" is another certificate (Root CA 2's)
+    shutil.copyfile(repository / "AmazonRootCA2.pem", repository / "AmazonRootCA1.pem")
+    served = rds_bundle(scratch, 1)
+    # WHEN the bundle is fetched; THEN it is refused by name, and nothing is written
+    proc = fetch(scratch, served, repository)
+    assert proc.returncode == 1
+    assert "AmazonRootCA1.pem: its public key" in proc.stderr
+    assert "is not the one Amazon Trust Services publishes" in proc.stderr
+    assert not (scratch / "shared" / "certs").exists() or not any((scratch / "shared" / "certs").iterdir())
+
+
+def test_refuses_a_download_that_is_not_a_certificate_bundle(scratch: Path, repository: Path) -> None:
     served = scratch / "error.html"
     served.write_text("<html>Service Unavailable</html>")
-    proc = run([str(scratch / "scripts" / "fetch_rds_ca.sh")], clean_env(RDS_CA_URL=served.as_uri()), cwd=scratch)
+    proc = fetch(scratch, served, repository)
     assert proc.returncode == 1
     assert "did not give a PEM bundle of certificates" in proc.stderr
     assert not (scratch / "shared" / "certs").exists() or not any((scratch / "shared" / "certs").iterdir())
+
+
+def test_refuses_a_missing_root(scratch: Path, repository: Path) -> None:
+    (repository / "SFSRootCAG2.pem").unlink()
+    served = rds_bundle(scratch, 1)
+    proc = fetch(scratch, served, repository)
+    assert proc.returncode == 1
+    assert "could not download SFSRootCAG2.pem" in proc.stderr
+    assert not (scratch / BUNDLE).exists()
+
+
+def test_refuses_an_rds_bundle_openssl_cannot_load(scratch: Path, repository: Path) -> None:
+    # GIVEN an RDS bundle whose one "certificate" is not one: libpq would refuse the whole file at connect time
+    served = scratch / "global-bundle.pem"
+    served.write_text(NOT_A_CERTIFICATE)
+    # WHEN it is fetched; THEN it is refused now, and nothing is written
+    proc = fetch(scratch, served, repository)
+    assert proc.returncode == 1
+    assert "the combined bundle does not load in OpenSSL" in proc.stderr
+    assert not (scratch / BUNDLE).exists()

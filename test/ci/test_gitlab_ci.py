@@ -241,18 +241,38 @@ def test_pip_and_terraform_caches(expanded: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def ca_bundle_url() -> Iterator[str]:
-    """A stand-in for the RDS CA bundle the build job downloads (this machine may have no internet)."""
+def ca_bundle_url() -> Iterator[dict[str, str]]:
+    """Stand-ins for what the build job downloads (this machine may have no internet): the RDS CA bundle (one
+    self-signed CA made here) and Amazon Trust Services' roots (this machine's copies, from ca-certificates)."""
+    system = Path("/etc/ssl/certs")
+    roots = {
+        "AmazonRootCA1.pem": "Amazon_Root_CA_1.pem",
+        "AmazonRootCA2.pem": "Amazon_Root_CA_2.pem",
+        "AmazonRootCA3.pem": "Amazon_Root_CA_3.pem",
+        "AmazonRootCA4.pem": "Amazon_Root_CA_4.pem",
+        "SFSRootCAG2.pem": "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
+    }
+    if shutil.which("openssl") is None or not all((system / name).is_file() for name in roots.values()):
+        pytest.skip("the build job's stand-in downloads need openssl and the Amazon roots in /etc/ssl/certs")
     folder = Path(tempfile.mkdtemp(prefix="evpipe-ca-"))
-    bundle = folder / "global-bundle.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\nTUlJQyBzdGFuZC1pbg==\n-----END CERTIFICATE-----\n")
-    yield bundle.as_uri()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=stand-in RDS root", "-days", "2", "-keyout", "key.pem", "-out", "global-bundle.pem"],
+        cwd=folder, capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    (folder / "amazontrust").mkdir()
+    for served, name in roots.items():
+        shutil.copyfile(system / name, folder / "amazontrust" / served)
+    yield {
+        "RDS_CA_URL": (folder / "global-bundle.pem").as_uri(),
+        "AMAZON_TRUST_URL": (folder / "amazontrust").as_uri(),
+    }
     shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the three jobs, each a fresh checkout's setup, run in turn: minutes on a busy machine
-def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_url: str) -> None:
+def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_url: dict[str, str]) -> None:
     if shutil.which("terraform") is None:
         pytest.skip("terraform is not on PATH, and the check job's terraform validate needs it")
     proc = gitlab_ci_local(
@@ -268,7 +288,9 @@ def test_check_test_and_build_jobs_go_green(gcl: str, checkout: Path, ca_bundle_
         "--variable",
         f"PYTEST_ARGS={PYTEST_SUBSET}",
         "--variable",
-        f"RDS_CA_URL={ca_bundle_url}",
+        f"RDS_CA_URL={ca_bundle_url['RDS_CA_URL']}",
+        "--variable",
+        f"AMAZON_TRUST_URL={ca_bundle_url['AMAZON_TRUST_URL']}",
         "--variable",
         f"{NESTED}=1",
         "check",

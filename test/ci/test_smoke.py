@@ -1,4 +1,4 @@
-"""The smoke test (scripts/smoke_test.py): its verdicts on an in-memory fake, and passing on the local stack."""
+"""The smoke test (tools/smoke_test.py): its verdicts on an in-memory fake, and passing on the local stack."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from scripts import smoke_test
-from scripts.smoke_test import SmokeFailure
+from tools import smoke_test
+from tools.smoke_test import SmokeFailure
 from utilities.read_table import transform as read_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_starts_and_stops_a_local_stack_of_its_own() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DATABASE_", "STAGE", "STREAM_", "ALERT_"))}
     before = set(Path(tempfile.gettempdir()).glob("evpipe-smoke-*"))
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.smoke_test", "--start-local", "--interval", "0.2", "--timeout", "60"],
+        [sys.executable, "-m", "tools.smoke_test", "--start-local", "--interval", "0.2", "--timeout", "60"],
         cwd=ROOT,
         env=env,
         capture_output=True,

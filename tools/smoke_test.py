@@ -1,9 +1,9 @@
 """Smoke test: send a few events to error_source, then wait until read_table shows every one of them.
 
-    python -m scripts.smoke_test --stage qa          # the deployed functions event-pipeline-qa-*
-    python -m scripts.smoke_test --local             # the stack `make up` runs (.local/stack.json)
-    python -m scripts.smoke_test --start-local       # a local stack of its own, stopped at the end
-    python -m scripts.smoke_test --stage prod --read-only   # production: read_table answers, nothing written
+    python -m tools.smoke_test --stage qa          # the deployed functions event-pipeline-qa-*
+    python -m tools.smoke_test --local             # the stack `make up` runs (.local/stack.json)
+    python -m tools.smoke_test --start-local       # a local stack of its own, stopped at the end
+    python -m tools.smoke_test --stage prod --read-only   # production: read_table answers, nothing written
 
 Events go to error_source as a direct invoke (``{"events": [...]}``) with ids chosen here; the test
 then pages through read_table's ``errors`` from a little before it started until every id shows up.
@@ -182,14 +182,14 @@ def _short(value: Any) -> str:
 
 
 class LambdaBackend:
-    """Deployed functions, named ``<project>-<stage>-<function>`` as Terraform and deploy.sh name them."""
+    """Deployed functions, named ``<project>-<stage>-<function>`` as Terraform and make upload name them."""
 
     def __init__(self, client: Any, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
-        from scripts.invoke import InvokeError, invoke_function
+        from tools.invoke import InvokeError, invoke_function
 
         try:
             return invoke_function(self.client, f"{self.prefix}-{function}", event)
@@ -275,7 +275,7 @@ def _temporary_stack(say: Callable[[str], None]) -> Iterator[Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.smoke_test",
+        prog="python -m tools.smoke_test",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.stage:
-            from scripts.invoke import lambda_client
+            from tools.invoke import lambda_client
 
             say(f"against the deployed functions {args.project}-{args.stage}-*")
             test(LambdaBackend(lambda_client(args.region), f"{args.project}-{args.stage}"))

@@ -3,7 +3,7 @@
 set -Eeuo pipefail
 
 if (($# == 0)) || [[ $1 == -h || $1 == --help ]]; then
-  echo "Usage: scripts/install_packages.sh PACKAGE...   (for example: openssl shellcheck postgresql)"
+  echo "Usage: tools/install_packages.sh PACKAGE...   (for example: openssl postgresql rsync)"
   (($#)) && exit 0 || exit 2
 fi
 

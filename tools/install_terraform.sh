@@ -4,7 +4,7 @@ set -Eeuo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/install_terraform.sh
+Usage: tools/install_terraform.sh
 
 Does nothing when `terraform` is already on PATH (a developer's machine, gitlab-ci-local's shell
 executor). Otherwise downloads terraform_$TERRAFORM_VERSION_linux_<arch>.zip from HashiCorp's release

@@ -8,13 +8,15 @@ readonly TF_DIR=$ROOT/terraform
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/ci_terraform.sh check
-       scripts/ci_terraform.sh plan STAGE
-       scripts/ci_terraform.sh apply STAGE
-       scripts/ci_terraform.sh output STAGE [NAME]
+Usage: tools/ci_terraform.sh validate
+       tools/ci_terraform.sh checkov
+       tools/ci_terraform.sh plan STAGE
+       tools/ci_terraform.sh apply STAGE
+       tools/ci_terraform.sh output STAGE [NAME]
 
-check        terraform fmt -check, init -backend=false, validate; checkov on the defaults and on
-             environments/prod.tfvars (checkov from $CHECKOV, PATH or .cache/checkov-venv: make checkov)
+validate     terraform fmt -check, init -backend=false, validate (offline with a provider mirror; make check)
+checkov      checkov on the defaults and on environments/prod.tfvars (checkov from $CHECKOV, PATH or
+             .cache/checkov-venv: make checkov; make tf-check)
 plan STAGE   init with the stage's remote state, then plan environments/STAGE.tfvars on the zips in
              target/ (./build.sh --all) into .cache/terraform/STAGE.tfplan
 apply STAGE  plan as above, then apply exactly that plan
@@ -50,7 +52,7 @@ note() {
 
 case ${1:-} in -h | --help) usage; exit 0 ;; esac
 command -v terraform >/dev/null 2>&1 \
-  || die "terraform is not on PATH: install it (scripts/install_terraform.sh does, as root)"
+  || die "terraform is not on PATH: install it (tools/install_terraform.sh does, as root)"
 export TF_IN_AUTOMATION=1 TF_INPUT=0 CHECKPOINT_DISABLE=1
 mkdir -p "$ROOT/.cache/terraform"
 if [[ -n ${TF_PLUGIN_CACHE_DIR:-} ]]; then
@@ -94,15 +96,18 @@ find_checkov() {
   return 1
 }
 
-check() {
-  local checkov
-  checkov=$(find_checkov) || die "checkov not found: make checkov installs it into .cache/checkov-venv (or set CHECKOV)"
+validate() {
   export TF_DATA_DIR=$ROOT/.cache/terraform/data-check
   note "terraform fmt -check"
   tf fmt -check -recursive -diff
   note "terraform init -backend=false, validate"
   tf init -backend=false -lockfile=readonly -no-color >/dev/null
   tf validate -no-color
+}
+
+run_checkov() {
+  local checkov
+  checkov=$(find_checkov) || die "checkov not found: make checkov installs it into .cache/checkov-venv (or set CHECKOV)"
   note "checkov (defaults)"
   "$checkov" -d "$TF_DIR" --framework terraform --skip-download --quiet --compact
   note "checkov (environments/prod.tfvars)"
@@ -194,9 +199,9 @@ command=$1
 shift
 case $command in
   -h | --help) usage ;;
-  check)
-    (($# == 0)) || usage_error "check takes no arguments"
-    check
+  validate | checkov)
+    (($# == 0)) || usage_error "$command takes no arguments"
+    if [[ $command == validate ]]; then validate; else run_checkov; fi
     ;;
   plan | apply | output)
     (($# >= 1)) || usage_error "$command needs a STAGE (qa or prod)"

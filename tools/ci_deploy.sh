@@ -8,22 +8,22 @@ readonly ROOT
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/ci_deploy.sh STAGE
+Usage: tools/ci_deploy.sh STAGE
 
 Deploys the zips in target/ (./build.sh --all, or the build job's artifacts; never rebuilt here) to
 STAGE (qa or prod):
   1. credentials: with GITLAB_OIDC_TOKEN set (a GitLab job's id_tokens), the AWS SDKs in boto3 and
      Terraform exchange it for AWS_ROLE_ARN's credentials (sts:AssumeRoleWithWebIdentity); otherwise
      the usual AWS CLI credentials (AWS_PROFILE, ...). The identity is printed before anything changes.
-  2. scripts/ci_terraform.sh apply STAGE: terraform apply with environments/STAGE.tfvars
+  2. tools/ci_terraform.sh apply STAGE: terraform apply with environments/STAGE.tfvars
   3. invoke ${PROJECT}-STAGE-migrate, which must answer 200
-  4. smoke test: python -m scripts.smoke_test --stage STAGE (in prod: --read-only, nothing written)
+  4. smoke test: python -m tools.smoke_test --stage STAGE (in prod: --read-only, nothing written)
 
 Environment:
   GITLAB_OIDC_TOKEN  a GitLab ID token (the deploy jobs' id_tokens); needs AWS_ROLE_ARN
   AWS_ROLE_ARN       the role to assume with it (CI: AWS_ROLE_ARN_QA / AWS_ROLE_ARN_PROD)
   AWS_REGION         region (default: eu-west-1)
-  TF_STATE_BUCKET    remote state, see scripts/ci_terraform.sh --help
+  TF_STATE_BUCKET    remote state, see tools/ci_terraform.sh --help
   PROJECT            function name prefix (default: event-pipeline)
   PYTHON             interpreter with boto3 (default: .venv/bin/python, else python3)
 USAGE
@@ -85,14 +85,14 @@ print(f"ci_deploy.sh: deploying {sys.argv[1]} as {identity['Arn']} (account {ide
 PY
 
 # 2. Infrastructure and code, from the built zips.
-"$ROOT/scripts/ci_terraform.sh" apply "$stage"
+"$ROOT/tools/ci_terraform.sh" apply "$stage"
 
 # 3. Schema. migrate runs alone (reserved concurrency 1) and is idempotent.
 note "invoking $project-$stage-migrate"
-"$python" -m scripts.invoke "$project-$stage-migrate" '{}'
+"$python" -m tools.invoke "$project-$stage-migrate" '{}'
 
 # 4. Smoke test: events end to end in QA; in production only a read, so no test rows land there.
 smoke=(--stage "$stage" --project "$project" --region "$AWS_REGION")
 [[ $stage == prod ]] && smoke+=(--read-only)
-"$python" -m scripts.smoke_test "${smoke[@]}"
+"$python" -m tools.smoke_test "${smoke[@]}"
 note "$stage deployed"

@@ -1,4 +1,5 @@
-"""deploy.sh: uploads a built zip to an existing function (on a moto server) and checks what Lambda reports."""
+"""make upload (tools/upload.py): uploads a built zip to an existing function (on a moto server) and checks what
+Lambda reports."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import base64
 import hashlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -17,7 +21,7 @@ import pytest
 
 from local.moto import MotoServer
 from local.postgres import free_port
-from test.build.helpers import Built, run_script
+from test.build.helpers import ROOT, Built
 
 pytestmark = pytest.mark.build
 
@@ -90,8 +94,17 @@ def create_function(client: Any, role_arn: str, function_name: str, manifest: di
     client.create_function(**{**spec, **overrides})
 
 
-def deploy(*args: str, env: dict[str, str], target: Path, check: bool = False) -> Any:
-    return run_script("deploy.sh", *args, env={**env, "TARGET_DIR": str(target), "PYTHON": sys.executable}, check=check)
+def deploy(*args: str, env: dict[str, str], target: Path) -> subprocess.CompletedProcess[str]:
+    """python -m tools.upload ARGS, what `make upload NAME=... STAGE=...` runs."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.upload", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "TARGET_DIR": str(target)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def code_sha256(path: Path) -> str:
@@ -171,15 +184,44 @@ def test_zip_changed_after_the_build_is_refused(built: Built, moto_env: dict[str
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "expected NAME and STAGE"),
-        ([NAME], "expected NAME and STAGE"),
+        ([], "the following arguments are required: name, stage"),
+        ([NAME], "the following arguments are required: stage"),
         ([NAME, "QA stage"], "invalid stage 'QA stage'"),
         (["error-source", "qa"], "invalid name 'error-source'"),
-        (["--bogus", NAME, "qa"], "unknown option: --bogus"),
+        (["--bogus", NAME, "qa"], "unrecognized arguments: --bogus"),
     ],
 )
 def test_bad_arguments_print_usage(moto_env: dict[str, str], tmp_path: Path, args: list[str], message: str) -> None:
     result = deploy(*args, env=moto_env, target=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
-    assert "Usage: ./deploy.sh" in result.stderr
+    assert "usage: make upload NAME=name STAGE=stage [FORCE=1]" in result.stderr
+
+
+def test_make_upload_runs_it(built: Built, moto_env: dict[str, str], lambda_client: Any, role_arn: str) -> None:
+    # GIVEN an existing function; WHEN the documented command uploads to it (setup taken as done: -o)
+    function_name = f"event-pipeline-make-{NAME}"
+    create_function(lambda_client, role_arn, function_name, built.manifests[NAME])
+    env = {**os.environ, **moto_env, "TARGET_DIR": str(built.target)}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "upload", f"NAME={NAME}", "STAGE=make"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    # THEN the function runs the zip
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = lambda_client.get_function_configuration(FunctionName=function_name)
+    assert config["CodeSha256"] == code_sha256(built.zip(NAME))
+
+
+def test_a_database_zip_without_the_rds_ca_bundle_is_refused(
+    built: Built, moto_env: dict[str, str], tmp_path: Path
+) -> None:
+    # GIVEN read_table's zip as a --without-rds-ca build left it: no bundle inside
+    for suffix in (".zip", ".json"):
+        shutil.copy2(built.target / f"read_table{suffix}", tmp_path / f"read_table{suffix}")
+    with zipfile.ZipFile(tmp_path / "read_table.zip") as zf:
+        assert "shared/certs/rds-global-bundle.pem" not in zf.namelist()
+    # WHEN it is uploaded; THEN it is refused before Lambda is called, with the way to a deployable zip
+    result = deploy("read_table", "qa", env=moto_env, target=tmp_path)
+    assert result.returncode == 1
+    assert "read_table cannot verify the database without it: run `make rds-ca`" in result.stderr
