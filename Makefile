@@ -92,7 +92,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/bandit -q -r shared producers consumers utilities local tools
-# --- mypy (strict) goes here: it is being added on main --------------------------------------------------
+	$(BIN)/mypy
 	@if command -v terraform >/dev/null; then tools/ci_terraform.sh validate; \
 	else echo "terraform not installed: skipping terraform fmt and validate (tools/install_terraform.sh installs it)"; fi
 

@@ -1,4 +1,4 @@
-"""What invoking locally (``python -m local invoke``) and on AWS (``python -m scripts.invoke``) share.
+"""What invoking locally (``python -m local invoke``) and on AWS (``python -m tools.invoke``) share.
 
 The arguments (a function, an event, ``--all``), reading the event, following ``read_table``'s cursors, printing
 the response and the exit status. Both commands parse the same way and answer the same way: the response alone on
@@ -6,10 +6,10 @@ stdout (so ``| jq`` works), one line on stderr when something is wrong, and
 
 - exit 2 when what was typed is wrong: a missing file, an event that is not JSON, an unknown function;
 - exit 1 when the invocation failed: the function raised (Lambda's FunctionError) or could not be reached, and,
-  with ``fail_on_status`` (``scripts.invoke``, whose caller is the deploy job), when it answered a ``statusCode`` of
+  with ``fail_on_status`` (``tools.invoke``, whose caller is the deploy job), when it answered a ``statusCode`` of
   400 or more.
 
-Standard library only: ``scripts/invoke.py`` imports it without the local stack's dependencies.
+Standard library only: ``tools/invoke.py`` imports it without the local stack's dependencies.
 """
 
 from __future__ import annotations

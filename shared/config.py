@@ -20,8 +20,9 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _STREAM = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 DEFAULT_RESET_STAGES = frozenset({"local", "qa", "dev", "test"})
 _LOG_LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
-# The RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem), when the build
-# ships it (`make rds-ca`); DATABASE_SSLROOTCERT names another file.
+# The CA bundle the build ships (`make rds-ca`): the RDS CA bundle
+# (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) plus the Amazon Trust Services roots
+# RDS Proxy's certificate chains to; DATABASE_SSLROOTCERT names another file.
 RDS_CA_BUNDLE = Path(__file__).parent / "certs" / "rds-global-bundle.pem"
 
 

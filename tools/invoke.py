@@ -1,4 +1,4 @@
-"""Invoke a deployed Lambda function and fail loudly: ``python -m scripts.invoke NAME [EVENT]``.
+"""Invoke a deployed Lambda function and fail loudly: ``python -m tools.invoke NAME [EVENT]``.
 
 The deploy jobs use it to run ``migrate`` after every apply; the smoke test uses ``invoke_function``.
 Its arguments, event loading, ``--all`` paging and printing are ``python -m local invoke``'s (local/cli.py): the
@@ -67,7 +67,7 @@ def check_status(name: str, payload: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.invoke", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.invoke", description=__doc__.split("\n\n")[0])
     cli.add_invoke_arguments(parser, function_help="the function's name, e.g. event-pipeline-qa-migrate")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the AWS CLI configuration)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""local/cli.py: what `python -m local invoke` and `python -m scripts.invoke` share, without a stack or AWS."""
+"""local/cli.py: what `python -m local invoke` and `python -m tools.invoke` share, without a stack or AWS."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_scripts_invoke_shares_the_parsing_and_refuses_bad_json_before_calling_a
     bad = tmp_path / "bad.json"
     bad.write_text("{bad")
     out = subprocess.run(
-        [sys.executable, "-m", "scripts.invoke", "event-pipeline-qa-read_table", str(bad), "--all"],
+        [sys.executable, "-m", "tools.invoke", "event-pipeline-qa-read_table", str(bad), "--all"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -110,7 +110,7 @@ def test_scripts_invoke_shares_the_parsing_and_refuses_bad_json_before_calling_a
 
 
 def test_scripts_invoke_follows_pages_through_its_lambda_client(monkeypatch, capsys):
-    from scripts import invoke as aws
+    from tools import invoke as aws
 
     pages = {None: {"rows": [1, 2], "next": "c1"}, "c1": {"rows": [3], "next": None}}
 
