@@ -19,7 +19,7 @@ help:
 	@echo "  make test      run every test suite (unit, integration, conformance, build, infra, ...)"
 	@echo "  make test-unit / make test-integration / make test-conformance   one suite"
 	@echo "  make kinesis-mock   install kinesis-mock (npm kinesis-local) under .cache/kinesis-local"
-	@echo "  make check     every linter: shellcheck (every shell script), hadolint, ruff, bandit, terraform fmt + validate"
+	@echo "  make check     every linter: shellcheck (every shell script), hadolint, ruff, mypy --strict, bandit, terraform fmt + validate"
 	@echo "  make format    ruff format and ruff check --fix"
 	@echo "  make bench     run the benchmarks and print figures with their ratios"
 	@echo "  make clean     remove target/, .local/ and the tools' caches"
