@@ -10,6 +10,7 @@ import io
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
@@ -256,14 +257,14 @@ class _CopySource:
         self._line = line
         self.rows: list[Sequence[Any]] = []
         self._chunks: list[str] = []  # everything handed out by read(), in order
-        self._peeked: list[str] = []
+        self._peeked: list[Sequence[Any]] = []  # rows produced by empty(), not formatted yet
         self.error: BaseException | None = None
 
     def read(self, size: int = 8192) -> str:
-        lines, self._peeked = self._peeked, []
-        length = sum(map(len, lines))
         format_line = self._line
         try:
+            lines, self._peeked = list(map(format_line, self._peeked)), []
+            length = sum(map(len, lines))
             for row in self._rows:
                 self.rows.append(row)
                 line = format_line(row)
@@ -279,12 +280,13 @@ class _CopySource:
         return chunk
 
     def empty(self) -> bool:
-        """True when there are no rows at all; otherwise the first is read (and kept) so nothing is lost."""
+        """True when there are no rows at all; otherwise the first is produced (and kept, not formatted yet) so
+        nothing is lost."""
         if not self.rows:
             try:
                 for row in self._rows:
                     self.rows.append(row)
-                    self._peeked.append(self._line(row))
+                    self._peeked.append(row)
                     break
             except BaseException as e:
                 self.error = e
@@ -333,12 +335,14 @@ def insert_idempotent(
     row for COPY (see copy_line).
 
     The common case, a first delivery, is a plain COPY into the table under a savepoint: as fast as COPY gets.
-    When a key is already there (a replay) or repeats within the batch, that COPY fails on the unique index;
-    when it meets a concurrent batch writing the same keys in another order, PostgreSQL may end one of the two
-    as a deadlock. Either way it is rolled back, with its locks, the keys already stored are looked up in one
-    indexed query, and only the rows not stored yet are copied, once each and in key order: a replay of a
-    stored batch writes nothing and costs about what reading it costs. Should a concurrent writer store some of
-    those keys in between, the rows go through a temp table and ``INSERT ... ON CONFLICT (key) DO NOTHING``.
+    A replay (a retried batch, a stream read again) is told apart before anything is written, by one indexed
+    probe of the first row's key: when that is stored, the COPY is not tried. When a key is already there or
+    repeats within the batch, the COPY fails on the unique index; when it meets a concurrent batch writing the
+    same keys in another order, PostgreSQL may end one of the two as a deadlock. Either way it is rolled back,
+    with its locks. Then the keys not stored yet are looked up in one indexed query, and only those rows are
+    copied, once each and in key order: a replay of a stored batch writes nothing and costs about what reading
+    it costs. Should a concurrent writer store some of those keys in between, the rows go through a temp table
+    and ``INSERT ... ON CONFLICT (key) DO NOTHING``.
     The caller learns how many were duplicates as ``len(rows) - inserted``. Any other error is the caller's.
     Must run inside the caller's transaction.
     """
@@ -353,21 +357,25 @@ def _insert_idempotent(
     target = sql.Identifier(table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     copy_sql = sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur)
-    if _copy_under_savepoint(cur, lambda: source.copy(cur, copy_sql)):
-        return len(source.rows)
-    # A replay (or a key repeated in the batch, or a concurrent writer of the same keys): find the keys already
-    # stored with one indexed lookup, and COPY only the rest, in key order. A replay of a stored batch ends
-    # here with nothing to write, for about the price of reading the batch.
-    every = source.drain()  # the failed COPY may have stopped reading early; only the new rows are formatted
     positions = [columns.index(k) for k in key]
-    stored = _stored_rows(cur, table, key, [[row[i] for row in every] for i in positions])
-    fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
-    for n, row in enumerate(every):
-        k = tuple(row[i] for i in positions)
-        if n not in stored and k not in fresh:
-            fresh[k] = row
-    if not fresh:
+    # One indexed probe of the first row's key tells a replay from a first delivery before anything is written:
+    # a direct COPY of a replay would format and send the whole batch only to fail on its first row.
+    first = source.rows[0]
+    if not _stored(cur, table, key, [first[i] for i in positions]) and _copy_under_savepoint(
+        cur, lambda: source.copy(cur, copy_sql)
+    ):
+        return len(source.rows)
+    # A replay (or a key repeated in the batch, or a concurrent writer of the same keys): find the keys not
+    # stored yet with one indexed lookup, and COPY only their rows, in key order. A replay of a stored batch
+    # ends here with nothing to write, for about the price of reading the batch.
+    every = source.drain()  # the failed COPY may have stopped reading early; only the new rows are formatted
+    new = _new_rows(cur, table, key, [[row[i] for row in every] for i in positions])
+    if not new:
         return 0
+    fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
+    for n in sorted(new):  # in batch order: the first row of a key repeated in the batch is the one kept
+        row = every[n]
+        fresh.setdefault(tuple(row[i] for i in positions), row)
     rows = [fresh[k] for k in sorted(fresh)]
     if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO(source.lines(rows)))):
         return len(rows)
@@ -401,41 +409,94 @@ def _copy_under_savepoint(cur: psycopg2.extensions.cursor, copy: Callable[[], No
 DIRECT_COPY_WAIT_MS = 50
 
 
-_KEY_TYPES: dict[tuple[str, str], str] = {}  # (table, column) -> SQL type, read from the catalog once
+@dataclass(frozen=True, slots=True)
+class _KeyColumn:
+    type: str  # its SQL type, to which a given key is cast
+    partitions: bool  # whether the table is partitioned by it: a lookup then bounds it, so partitions prune
 
 
-def _stored_rows(
-    cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], values: Sequence[Sequence[Any]]
-) -> set[int]:
-    """Positions of the rows whose key (``values``: one list per key column) ``table`` already holds.
+_KEY_COLUMNS: dict[tuple[str, str], _KeyColumn] = {}  # (table, column) -> what the catalog says, read once
 
-    PostgreSQL compares the keys, each cast to its column's type, so a key's text need not be spelt as the
-    server would print it (a timestamp, a UUID in capitals) to be found.
-    """
-    missing = [column for column in key if (table, column) not in _KEY_TYPES]
+
+def _key_columns(cur: psycopg2.extensions.cursor, table: str, key: Sequence[str]) -> list[_KeyColumn]:
+    missing = [column for column in key if (table, column) not in _KEY_COLUMNS]
     if missing:
         cur.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attname = ANY(%s) AND NOT attisdropped",
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), EXISTS ("
+            "  SELECT 1 FROM pg_partitioned_table p WHERE p.partrelid = a.attrelid AND a.attnum = ANY(p.partattrs)) "
+            "FROM pg_attribute a WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped",
             (table, missing),
         )
-        _KEY_TYPES.update({(table, name): kind for name, kind in cur.fetchall()})
-    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_KEY_TYPES[(table, column)])) for column in key)
+        _KEY_COLUMNS.update({(table, name): _KeyColumn(kind, bounded) for name, kind, bounded in cur.fetchall()})
+    return [_KEY_COLUMNS[(table, column)] for column in key]
+
+
+def _stored(cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], value: Sequence[Any]) -> bool:
+    """Whether ``table`` holds a row with this one key: an index probe, in the one partition it can be in."""
+    types = _key_columns(cur, table, key)
+    match = [sql.SQL("{} = %s::{}").format(sql.Identifier(k), sql.SQL(t.type)) for k, t in zip(key, types, strict=True)]
+    cur.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {table} WHERE {match})").format(
+            table=sql.Identifier(table), match=sql.SQL(" AND ").join(match)
+        ),
+        list(value),
+    )
+    return bool(cur.fetchone()[0])
+
+
+def _array(values: Sequence[Any]) -> Any:
+    """``values`` as one array literal (``{"a","b"}``) when they are all text or integers, else as they are.
+
+    psycopg2 sends a list as ``ARRAY['a', 'b', ...]``: an expression the server parses and plans element by
+    element, and which Python builds a quoted literal at a time. One literal string is a single parameter."""
+    if not values:
+        return "{}"
+    try:
+        text = '","'.join(values)
+    except TypeError:
+        if not all(v.__class__ is int for v in values):
+            return list(values)  # let psycopg2 adapt what it knows (datetimes, UUIDs, bytes, None)
+        return "{" + ",".join(map(str, values)) + "}"
+    # The separators hold two quotes each: any more, or a backslash, and every element is escaped.
+    if "\\" in text or text.count('"') != 2 * (len(values) - 1):
+        text = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + text + '"}'
+
+
+def _new_rows(
+    cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], values: Sequence[Sequence[Any]]
+) -> list[int]:
+    """Positions of the rows whose key (``values``: one list per key column) ``table`` does not hold yet: none
+    for a replay, so a stored batch's lookup sends nothing back.
+
+    PostgreSQL compares the keys, each cast to its column's type, so a key's text need not be spelt as the
+    server would print it (a timestamp, a UUID in capitals) to be found. A key column the table is partitioned
+    by is also bounded by the batch's least and greatest value, so only the partitions those span are read:
+    without bounds the planner may hash the whole table, every partition of it, to match one batch.
+    """
+    types = _key_columns(cur, table, key)
     given = [sql.Identifier(f"k{i}") for i in range(len(key))]
+    names = [sql.SQL("t.{}").format(sql.Identifier(k)) for k in key]
+    values_given = [sql.SQL("u.{}").format(g) for g in given]
+    match = [sql.SQL("({}) = ({})").format(sql.SQL(", ").join(names), sql.SQL(", ").join(values_given))]
+    match += [
+        sql.SQL("{t} BETWEEN (SELECT min(b.{g}) FROM u b) AND (SELECT max(b.{g}) FROM u b)").format(t=t, g=g)
+        for t, g, column in zip(names, given, types, strict=True)
+        if column.partitions
+    ]
     cur.execute(
         sql.SQL(
-            "SELECT u.n - 1 FROM unnest({arrays}) WITH ORDINALITY AS u({given}, n) "
-            "WHERE EXISTS (SELECT 1 FROM {table} t WHERE ({names}) = ({values}))"
+            "WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({given}, n)) "
+            "SELECT u.n - 1 FROM u WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
         ).format(
-            arrays=arrays,
+            arrays=sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(t.type)) for t in types),
             given=sql.SQL(", ").join(given),
             table=sql.Identifier(table),
-            names=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
-            values=sql.SQL(", ").join(sql.SQL("u.{}").format(g) for g in given),
+            match=sql.SQL(" AND ").join(match),
         ),
-        [list(v) for v in values],
+        [_array(v) for v in values],
     )
-    return {n for (n,) in cur.fetchall()}
+    return [n for (n,) in cur.fetchall()]
 
 
 def _insert_staged(
