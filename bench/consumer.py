@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from bench import data
 from bench.report import Figure, rate
-from shared import db, kinesis
+from shared import bulk, kinesis
 
 __all__ = ["run"]
 
@@ -40,7 +40,7 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
         sql.SQL(", ").join([sql.Placeholder()] * len(transform.ERROR_COLUMNS)),
         sql.SQL(", ").join(map(sql.Identifier, transform.ERROR_KEY)),
     )
-    copy_text = db.copy_text(plan.rows).getvalue()  # COPY's input is prepared before the clock starts
+    copy_text = "".join(map(bulk.copy_line, plan.rows))  # COPY's input is prepared before the clock starts
 
     conn = psycopg2.connect(database_url)
     metrics = io.StringIO()

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import _migrate
     from consumers.error_sink import transform
     from local.postgres import LocalPostgres
-    from shared import db, kinesis
+    from shared import bulk, kinesis
 
     folder = Path(tempfile.mkdtemp(prefix="evpipe-versus-"))
     postgres = LocalPostgres(folder / "pg")
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         event = data.lambda_event(kinesis.aggregate(data.wire_events(args.n, seed=11)))
         event_file = folder / "event.json"
         event_file.write_text(json.dumps(event), encoding="utf-8")
-        copy_text = db.copy_text(transform.plan(event["Records"]).rows).getvalue()
+        copy_text = "".join(map(bulk.copy_line, transform.plan(event["Records"]).rows))
         versions = {
             commit: _Version(folder / "ref", event_file, postgres.url),
             "work tree": _Version(ROOT, event_file, postgres.url),

@@ -1,4 +1,4 @@
-"""db.insert_idempotent against the real PostgreSQL: first delivery, replay, partial overlap, repeats in a batch."""
+"""bulk.insert_idempotent against the real PostgreSQL: first delivery, replay, partial overlap, repeats in a batch."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from consumers.error_sink import transform
+from shared import bulk
 from shared import db as shared_db
 from shared.config import DatabaseSettings
 from test.support import counts, error_event, kinesis_event, wire
@@ -24,7 +25,7 @@ def _insert(database: shared_db.Database, table: str, columns: Any, rows: Any, k
     """(rows inserted, whether the staging table was needed), in one transaction."""
 
     def work(cur: Any) -> tuple[int, bool]:
-        inserted = shared_db.insert_idempotent(cur, table, columns, rows, key=key)
+        inserted = bulk.insert_idempotent(cur, table, columns, rows, key=key)
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"pg_temp._stage_{table}",))
         return inserted, cur.fetchone()[0]
 
@@ -89,17 +90,17 @@ def test_a_replay_is_told_apart_before_any_row_is_formatted_for_copy(database, d
 
     def line(row: Any) -> str:
         formatted.append(row)
-        return shared_db.copy_line(row)
+        return bulk.copy_line(row)
 
     first = database.run(
-        lambda cur: shared_db.insert_idempotent(
+        lambda cur: bulk.insert_idempotent(
             cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=line
         )
     )
     assert (first, len(formatted)) == (300, 300)
     formatted.clear()
     again = database.run(
-        lambda cur: shared_db.insert_idempotent(
+        lambda cur: bulk.insert_idempotent(
             cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=line
         )
     )
@@ -142,7 +143,7 @@ def test_a_replay_reads_only_the_partitions_its_batch_falls_in(database, db):
         cur.execute("ANALYZE errors")
 
     def replay(cur: Any) -> tuple[int, dict[str, int]]:
-        inserted = shared_db.insert_idempotent(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
+        inserted = bulk.insert_idempotent(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
         cur.execute(
             "SELECT relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables "
             "WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'errors'::regclass)"
@@ -170,5 +171,5 @@ def test_keys_are_sent_to_the_lookup_whatever_their_text(database, db):
     assert _insert(database, "dead_letters", columns, [new, *dead], key)[0] == 1
     assert counts(db) == (0, len(dead) + 1)
     with db.cursor() as cur:
-        cur.execute("SELECT %s::text[]", (shared_db._array(TRICKY_TEXT),))
+        cur.execute("SELECT %s::text[]", (bulk._array(TRICKY_TEXT),))
         assert cur.fetchone()[0] == TRICKY_TEXT
