@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from bench import data
 from bench.report import Figure, rate
-from shared import db, kinesis
+from shared import bulk, kinesis
 
 __all__ = ["run"]
 
@@ -40,7 +40,7 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
         sql.SQL(", ").join([sql.Placeholder()] * len(transform.ERROR_COLUMNS)),
         sql.SQL(", ").join(map(sql.Identifier, transform.ERROR_KEY)),
     )
-    copy_text = db.copy_text(plan.rows).getvalue()  # COPY's input is prepared before the clock starts
+    copy_text = "".join(map(bulk.copy_line, plan.rows))  # COPY's input is prepared before the clock starts
 
     conn = psycopg2.connect(database_url)
     metrics = io.StringIO()
@@ -96,6 +96,7 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
     t = {name: statistics.median(values) for name, values in times.items()}
     vs_copy = t["copy"] / t["consumer"]
     vs_naive = t["naive"] / t["consumer"]
+    vs_replay = t["copy"] / t["replay"]
     split = (
         f"median of {repeats}, {n} rows in {len(event['Records'])} aggregated records; {t['consumer'] * 1000:.0f} ms "
         f"a batch, of which reading it (transform.plan alone: {t['plan'] * 1000:.0f} ms) overlaps the COPY"
@@ -106,5 +107,13 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
         Figure("  naive INSERT per row", rate(n, t["naive"], "rows")),
         Figure("consumer vs raw COPY", rate(n, t["consumer"], "rows"), f"{vs_copy:.2f}x", ">= 0.50x", vs_copy >= 0.5),
         Figure("consumer vs naive INSERT", rate(n, t["consumer"], "rows"), f"{vs_naive:.1f}x", ">= 4x", vs_naive >= 4),
-        Figure("consumer replay (all duplicates)", rate(n, t["replay"], "rows"), f"{t['copy'] / t['replay']:.2f}x"),
+        Figure(
+            "consumer replay of a stored batch vs raw COPY",
+            rate(n, t["replay"], "rows"),
+            f"{vs_replay:.2f}x",
+            ">= 1.00x",
+            vs_replay >= 1.0,
+            note="the same batch again, every row already stored (a retried batch): it writes nothing, so it should "
+            "cost no more than a first delivery's raw COPY",
+        ),
     ]

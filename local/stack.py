@@ -279,19 +279,16 @@ class LocalStack:
 
     def read_alerts(self) -> list[dict[str, Any]]:
         """Alerts published so far (each read once: they are taken off the queue)."""
-        sqs = self.client("sqs")
-        url = sqs.get_queue_url(QueueName=ALERT_QUEUE)["QueueUrl"]
-        out = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for m in messages:
-                out.append(json.loads(m["Body"]))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-        return out
+        return self._take_all(ALERT_QUEUE)
 
     def read_failures(self, function: str, stream: str = "errors") -> list[dict[str, Any]]:
         """On-failure records of a mapping so far (taken off its local queue)."""
+        return self._take_all(failure_queue(function, stream))
+
+    def _take_all(self, queue: str) -> list[dict[str, Any]]:
+        """Every message of the local SQS queue ``queue``, JSON-decoded, each deleted once read."""
         sqs = self.client("sqs")
-        url = sqs.get_queue_url(QueueName=failure_queue(function, stream))["QueueUrl"]
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         out = []
         while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
             for m in messages:

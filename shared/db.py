@@ -1,35 +1,26 @@
-"""One way to get a PostgreSQL connection (DATABASE_URL or a Secrets Manager secret), and bulk idempotent writes.
+"""One way to get a PostgreSQL connection (DATABASE_URL or a Secrets Manager secret) and run work in a transaction.
 
 The connection is opened lazily, kept across warm invocations, and opened again when it is found broken.
-psycopg2 errors are re-raised as DatabaseError so the handler's caller (Lambda) retries the batch.
+psycopg2 errors are re-raised as DatabaseError so the handler's caller (Lambda) retries the batch. What is
+written inside a transaction, COPY and the idempotent inserts, is shared.bulk's.
 """
 
 from __future__ import annotations
 
-import io
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
-from psycopg2 import sql
 
 from shared import aws, dsn
 from shared.config import DatabaseSettings, Settings
 from shared.exceptions import DatabaseError
 
-__all__ = [
-    "Database",
-    "copy_line",
-    "copy_text",
-    "for_function",
-    "insert_idempotent",
-    "insert_or_reject",
-    "secret_dsn",
-]
+__all__ = ["Database", "for_function", "secret_dsn"]
 
 
 def secret_dsn(settings: DatabaseSettings, secret_string: str) -> dict[str, Any]:
@@ -52,6 +43,9 @@ SESSION_OPTIONS: dict[str, Any] = {
     "options": "-c idle_in_transaction_session_timeout=30000",
 }
 MIN_STATEMENT_MS = 100  # the smallest statement and lock timeout an attempt is given
+
+
+_T = TypeVar("_T")  # what a transaction's work returns, and so Database.run
 
 
 class Database:
@@ -98,7 +92,8 @@ class Database:
         }
         keywords = dsn.keywords(self._settings, secret_reader=self._secret_reader, token_maker=self._token_maker)
         try:
-            return psycopg2.connect(**{**options, **keywords})
+            connection: psycopg2.extensions.connection = psycopg2.connect(**{**options, **keywords})
+            return connection
         except psycopg2.Error as e:
             # Keywords, not a URL: libpq's message names the host and user at most, never the password.
             raise DatabaseError(f"cannot connect to PostgreSQL: {_first_line(e)}") from e
@@ -113,7 +108,7 @@ class Database:
             self._conn.close()
         self._conn = None
 
-    def run(self, work: Callable[[psycopg2.extensions.cursor], Any], *, time_left_s: float = 0.0) -> Any:
+    def run(self, work: Callable[[psycopg2.extensions.cursor], _T], *, time_left_s: float = 0.0) -> _T:
         """Run ``work(cursor)`` in one transaction and commit; retry as the class says while time is left.
 
         With no time left (the default, for callers without a deadline) a stale reused connection and a
@@ -140,7 +135,7 @@ class Database:
             if delay:
                 self._sleep(delay)
 
-    def _attempt(self, work: Callable[[psycopg2.extensions.cursor], Any], deadline: float | None) -> Any:
+    def _attempt(self, work: Callable[[psycopg2.extensions.cursor], _T], deadline: float | None) -> _T:
         try:
             conn = self.connection()
         except DatabaseError as e:  # not reachable (yet): an outage, a failover, a restart
@@ -201,334 +196,3 @@ def for_function(settings: Settings) -> Database:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _copy_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        # Most fields need no escape: four C-speed scans beat str.translate, which maps character by character.
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if isinstance(value, bytes):
-        return "\\\\x" + value.hex()
-    return str(value)
-
-
-def copy_line(row: Sequence[Any]) -> str:
-    """One row in COPY's text format, newline included, whatever its values: the default ``line`` of the
-    inserts below. A caller that knows which of its columns can never need escaping can pass its own, faster
-    one, as long as it gives this text."""
-    # A plain string without special characters, most fields, is taken as it is without a call.
-    return (
-        "\t".join(
-            [
-                v
-                if v.__class__ is str and "\\" not in v and "\t" not in v and "\n" not in v and "\r" not in v
-                else _copy_field(v)
-                for v in row
-            ]
-        )
-        + "\n"
-    )
-
-
-def copy_text(rows: Iterable[Sequence[Any]]) -> io.StringIO:
-    """Rows in COPY's text format (tab-separated, ``\\N`` for NULL, backslash escapes)."""
-    return io.StringIO("".join([copy_line(row) for row in rows]))
-
-
-class _CopySource:
-    """COPY input that psycopg2 reads a chunk at a time (``read(size)``).
-
-    Rows are formatted, and for a lazy iterable produced, only when the driver asks for the next chunk, so
-    the Python work behind them (de-aggregating, validating) runs while the server is still loading the
-    chunk before: on two cores, or against a remote database, the two overlap instead of taking turns. It
-    keeps every row it produced, for a second pass (the staged path, the backstop).
-
-    An exception raised while producing rows is kept in ``error``: the driver can only report it as a failed
-    COPY, which must not pass for a database failure; the inserts below raise it as it was.
-    """
-
-    def __init__(self, rows: Iterable[Sequence[Any]], line: Callable[[Sequence[Any]], str] = copy_line) -> None:
-        self._rows = iter(rows)
-        self._line = line
-        self.rows: list[Sequence[Any]] = []
-        self._chunks: list[str] = []  # everything handed out by read(), in order
-        self._peeked: list[str] = []
-        self.error: BaseException | None = None
-
-    def read(self, size: int = 8192) -> str:
-        lines, self._peeked = self._peeked, []
-        length = sum(map(len, lines))
-        format_line = self._line
-        try:
-            for row in self._rows:
-                self.rows.append(row)
-                line = format_line(row)
-                lines.append(line)
-                length += len(line)
-                if length >= size > 0:
-                    break
-        except BaseException as e:
-            self.error = e
-            raise
-        chunk = "".join(lines)
-        self._chunks.append(chunk)
-        return chunk
-
-    def empty(self) -> bool:
-        """True when there are no rows at all; otherwise the first is read (and kept) so nothing is lost."""
-        if not self.rows:
-            try:
-                for row in self._rows:
-                    self.rows.append(row)
-                    self._peeked.append(self._line(row))
-                    break
-            except BaseException as e:
-                self.error = e
-                raise
-        return not self.rows
-
-    def text(self) -> str:
-        """Every row's line: what was read already, and the rest, produced now."""
-        self.read(-1)
-        return "".join(self._chunks)
-
-    def drain(self) -> list[Sequence[Any]]:
-        """Every row, the rest produced now without formatting them: for a caller that will not COPY them all."""
-        try:
-            self.rows.extend(self._rows)
-        except BaseException as e:
-            self.error = e
-            raise
-        return self.rows
-
-    def lines(self, rows: Iterable[Sequence[Any]]) -> str:
-        """``rows`` in COPY's text format, with this source's formatter."""
-        return "".join(map(self._line, rows))
-
-    def copy(self, cur: psycopg2.extensions.cursor, statement: str) -> None:
-        """``cur.copy_expert(statement, self)``; an error of the rows' own is raised as itself, not as the driver's."""
-        try:
-            cur.copy_expert(statement, self)
-        except psycopg2.Error:
-            if self.error is not None:
-                raise self.error from None
-            raise
-
-
-def insert_idempotent(
-    cur: psycopg2.extensions.cursor,
-    table: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    key: Sequence[str],
-    line: Callable[[Sequence[Any]], str] = copy_line,
-) -> int:
-    """Insert rows whose ``key`` is not in the table yet, as ``INSERT ... ON CONFLICT (key) DO NOTHING``; return
-    rows inserted. ``rows`` may be lazy: it is read while the server loads what came before. ``line`` formats a
-    row for COPY (see copy_line).
-
-    The common case, a first delivery, is a plain COPY into the table under a savepoint: as fast as COPY gets.
-    When a key is already there (a replay) or repeats within the batch, that COPY fails on the unique index;
-    when it meets a concurrent batch writing the same keys in another order, PostgreSQL may end one of the two
-    as a deadlock. Either way it is rolled back, with its locks, the keys already stored are looked up in one
-    indexed query, and only the rows not stored yet are copied, once each and in key order: a replay of a
-    stored batch writes nothing and costs about what reading it costs. Should a concurrent writer store some of
-    those keys in between, the rows go through a temp table and ``INSERT ... ON CONFLICT (key) DO NOTHING``.
-    The caller learns how many were duplicates as ``len(rows) - inserted``. Any other error is the caller's.
-    Must run inside the caller's transaction.
-    """
-    return _insert_idempotent(cur, table, columns, _CopySource(rows, line), key=key)
-
-
-def _insert_idempotent(
-    cur: psycopg2.extensions.cursor, table: str, columns: Sequence[str], source: _CopySource, *, key: Sequence[str]
-) -> int:
-    if source.empty():
-        return 0
-    target = sql.Identifier(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    copy_sql = sql.SQL("COPY {target} ({cols}) FROM STDIN").format(target=target, cols=cols).as_string(cur)
-    if _copy_under_savepoint(cur, lambda: source.copy(cur, copy_sql)):
-        return len(source.rows)
-    # A replay (or a key repeated in the batch, or a concurrent writer of the same keys): find the keys already
-    # stored with one indexed lookup, and COPY only the rest, in key order. A replay of a stored batch ends
-    # here with nothing to write, for about the price of reading the batch.
-    every = source.drain()  # the failed COPY may have stopped reading early; only the new rows are formatted
-    positions = [columns.index(k) for k in key]
-    stored = _stored_rows(cur, table, key, [[row[i] for row in every] for i in positions])
-    fresh: dict[tuple[Any, ...], Sequence[Any]] = {}
-    for n, row in enumerate(every):
-        k = tuple(row[i] for i in positions)
-        if n not in stored and k not in fresh:
-            fresh[k] = row
-    if not fresh:
-        return 0
-    rows = [fresh[k] for k in sorted(fresh)]
-    if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO(source.lines(rows)))):
-        return len(rows)
-    return _insert_staged(cur, table, columns, rows, key=key)  # a concurrent writer got there in between
-
-
-def _copy_under_savepoint(cur: psycopg2.extensions.cursor, copy: Callable[[], None]) -> bool:
-    """Run a COPY into a table under a savepoint; False (rolled back, locks released) when a key was already
-    there, or another transaction holds one of its keys uncommitted for longer than a moment.
-
-    The COPY writes in arrival order, so two batches holding the same events in other orders could wait on
-    each other; instead of waiting, it gives up after DIRECT_COPY_WAIT_MS (well before PostgreSQL's deadlock
-    check, at one second by default) and its caller goes on in key order, the one order every waiting writer
-    takes. So overlapping concurrent batches neither deadlock nor queue behind each other's whole COPY.
-    """
-    cur.execute(
-        "SAVEPOINT direct_copy; SELECT s.old, set_config('lock_timeout', %s, true) "
-        "FROM (SELECT current_setting('lock_timeout') AS old OFFSET 0) s",
-        (f"{DIRECT_COPY_WAIT_MS}ms",),
-    )
-    (previous, _) = cur.fetchone()
-    try:
-        copy()
-    except (psycopg2.errors.UniqueViolation, psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected):
-        cur.execute("ROLLBACK TO SAVEPOINT direct_copy; RELEASE SAVEPOINT direct_copy")  # the SET goes too
-        return False
-    cur.execute("RELEASE SAVEPOINT direct_copy; SELECT set_config('lock_timeout', %s, true)", (previous,))
-    return True
-
-
-DIRECT_COPY_WAIT_MS = 50
-
-
-_KEY_TYPES: dict[tuple[str, str], str] = {}  # (table, column) -> SQL type, read from the catalog once
-
-
-def _stored_rows(
-    cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], values: Sequence[Sequence[Any]]
-) -> set[int]:
-    """Positions of the rows whose key (``values``: one list per key column) ``table`` already holds.
-
-    PostgreSQL compares the keys, each cast to its column's type, so a key's text need not be spelt as the
-    server would print it (a timestamp, a UUID in capitals) to be found.
-    """
-    missing = [column for column in key if (table, column) not in _KEY_TYPES]
-    if missing:
-        cur.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attname = ANY(%s) AND NOT attisdropped",
-            (table, missing),
-        )
-        _KEY_TYPES.update({(table, name): kind for name, kind in cur.fetchall()})
-    arrays = sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_KEY_TYPES[(table, column)])) for column in key)
-    given = [sql.Identifier(f"k{i}") for i in range(len(key))]
-    cur.execute(
-        sql.SQL(
-            "SELECT u.n - 1 FROM unnest({arrays}) WITH ORDINALITY AS u({given}, n) "
-            "WHERE EXISTS (SELECT 1 FROM {table} t WHERE ({names}) = ({values}))"
-        ).format(
-            arrays=arrays,
-            given=sql.SQL(", ").join(given),
-            table=sql.Identifier(table),
-            names=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in key),
-            values=sql.SQL(", ").join(sql.SQL("u.{}").format(g) for g in given),
-        ),
-        [list(v) for v in values],
-    )
-    return {n for (n,) in cur.fetchall()}
-
-
-def _insert_staged(
-    cur: psycopg2.extensions.cursor,
-    table: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    *,
-    key: Sequence[str],
-) -> int:
-    """``INSERT ... ON CONFLICT (key) DO NOTHING`` of rows through a temp table, in key order."""
-    target = sql.Identifier(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    stage = sql.Identifier(f"_stage_{table}")
-    keys = sql.SQL(", ").join(map(sql.Identifier, key))
-    # Only the listed columns, no constraints: the target's identity and defaults apply at the INSERT.
-    cur.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {target} WITH NO DATA"
-        ).format(stage=stage, target=target, cols=cols)
-    )
-    cur.copy_expert(
-        sql.SQL("COPY {stage} ({cols}) FROM STDIN").format(stage=stage, cols=cols).as_string(cur),
-        io.StringIO("".join(map(copy_line, rows))),
-    )
-    cur.execute(
-        sql.SQL(
-            "INSERT INTO {target} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} ORDER BY {keys} "
-            "ON CONFLICT ({keys}) DO NOTHING"
-        ).format(target=target, cols=cols, keys=keys, stage=stage)
-    )
-    inserted: int = cur.rowcount
-    # Emptied at once, not at commit: a transaction may stage again, and rows left behind would be read again.
-    cur.execute(sql.SQL("TRUNCATE {stage}").format(stage=stage))
-    return inserted
-
-
-_REFUSALS = (psycopg2.DataError, psycopg2.IntegrityError)
-
-
-def insert_or_reject(
-    cur: psycopg2.extensions.cursor,
-    table: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    key: Sequence[str],
-    line: Callable[[Sequence[Any]], str] = copy_line,
-) -> tuple[int, list[tuple[int, str]]]:
-    """Like insert_idempotent, but a row PostgreSQL refuses is set aside with its reason, not fatal.
-
-    Validation should leave nothing for PostgreSQL to refuse; this is the backstop that keeps one bad
-    row from failing (and so blocking) a whole shard. A refused batch is split in halves, and each half
-    tried again, down to the rows refused alone: k bad rows among n cost about 2k log n small inserts, not
-    n. Returns (rows inserted, [(row index, reason)]).
-    """
-    source = _CopySource(rows, line)
-    cur.execute("SAVEPOINT bulk")
-    try:
-        inserted = _insert_idempotent(cur, table, columns, source, key=key)
-    except _REFUSALS as e:
-        cur.execute("ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk")
-        source.drain()  # the driver may have stopped reading at the error: produce the rest
-        refused: list[tuple[int, str]] = []
-        inserted = _bisect(cur, table, columns, source.rows, 0, e, key, line, refused)
-        return inserted, sorted(refused)
-    cur.execute("RELEASE SAVEPOINT bulk")
-    return inserted, []
-
-
-def _bisect(
-    cur: psycopg2.extensions.cursor,
-    table: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[Any]],
-    offset: int,
-    error: psycopg2.Error,
-    key: Sequence[str],
-    line: Callable[[Sequence[Any]], str],
-    refused: list[tuple[int, str]],
-) -> int:
-    """Insert ``rows``, which PostgreSQL refused with ``error``, by halves; refused rows go to ``refused``."""
-    if len(rows) == 1:
-        refused.append((offset, f"PostgreSQL refused the row: {_first_line(error)}"))
-        return 0
-    inserted, middle = 0, len(rows) // 2
-    for start, part in ((offset, rows[:middle]), (offset + middle, rows[middle:])):
-        cur.execute("SAVEPOINT part")
-        try:
-            inserted += insert_idempotent(cur, table, columns, part, key=key, line=line)
-        except _REFUSALS as e:
-            cur.execute("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
-            inserted += _bisect(cur, table, columns, part, start, e, key, line, refused)
-        else:
-            cur.execute("RELEASE SAVEPOINT part")
-    return inserted

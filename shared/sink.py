@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import db, events, kinesis, rows
+from shared import bulk, events, kinesis, rows
 from shared.exceptions import InvalidEvent
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "take",
 ]
 
-# The event's own columns, as events.read_stored gives them, then where in the stream it was read.
+# The event's own columns, as rows.read_stored gives them, then where in the stream it was read.
 ERROR_COLUMNS = (*events.STORED_COLUMNS, "shard_id", "sequence_number", "sub_sequence_number")
 # errors is partitioned by occurred_at (migration 0007), and a unique key there must hold the partition key: a
 # resend carries the same occurred_at, so it meets its first delivery in the same partition.
@@ -97,20 +97,20 @@ class Outcome:
 _NULL = "\\N"
 
 
-def copy_line(row: tuple[Any, ...]) -> str:
-    """A row of stream() as a COPY text line: db.copy_line's text, faster (the handler passes it to db).
+def copy_line(row: Sequence[Any]) -> str:
+    """A row of stream() as a COPY text line: bulk.copy_line's text, faster (the handler passes it to bulk).
 
     Its event_id (a canonical UUID), level (a name) and timestamps (isoformat text) never need escaping, so only
     the sender's text (source, message, context, stack) and the record's shard and sequence are scanned, at once,
-    instead of every field in turn; a row with anything to escape goes to db.copy_line.
+    instead of every field in turn; a row with anything to escape goes to bulk.copy_line.
     """
     ident, source, level, message, occurred, received, context, stack, shard, seq, sub = row
     try:
         scan = source + message + context + (stack or "") + shard + seq
-    except TypeError:  # not all text: db's formatter knows every type
-        return db.copy_line(row)
+    except TypeError:  # not all text: bulk's formatter knows every type
+        return bulk.copy_line(row)
     if "\\" in scan or "\t" in scan or "\n" in scan or "\r" in scan:
-        return db.copy_line(row)
+        return bulk.copy_line(row)
     return (
         f"{ident}\t{source}\t{level}\t{message}\t{occurred}\t{received}\t{context}\t"
         f"{_NULL if stack is None else stack}\t{shard}\t{seq}\t{sub}\n"

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from consumers.error_sink import transform
-from shared import config, db, invocation, kinesis, observability, rows
+from shared import bulk, config, db, invocation, kinesis, observability, rows
 
 CONFIG = config.load(database=True)
 observability.setup_logging(CONFIG.log_level)
@@ -21,11 +21,11 @@ def write_batch(cur: Any, records: Sequence[dict[str, Any]]) -> transform.Outcom
     retried attempt writes the whole batch, never only what a failed one had not read yet."""
     plan = transform.Plan()
     rows = transform.stream(records, plan)  # read while the database loads the rows before: both work at once
-    written, rejected = db.insert_or_reject(
+    written, rejected = bulk.insert_or_reject(
         cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=transform.copy_line
     )
     dead = plan.dead_letters + transform.refused(plan, rejected)
-    db.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
+    bulk.insert_idempotent(cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY)
     return transform.Outcome.of(plan, written, rejected)
 
 

@@ -1,36 +1,10 @@
 """error_sink's decisions: each user record becomes an ``errors`` row or a dead letter with a reason (pure).
 
-They live in ``shared.sink``, which reprocess_dead_letters shares; this module names them for the handler.
+They live in ``shared.sink``, which reprocess_dead_letters shares; this module names them for the handler,
+every name ``shared.sink`` exports and only those.
 """
 
-from shared.sink import (
-    DEAD_LETTER_COLUMNS,
-    DEAD_LETTER_KEY,
-    ERROR_COLUMNS,
-    ERROR_KEY,
-    WHOLE_RECORD,
-    Outcome,
-    Plan,
-    copy_line,
-    plan,
-    refused,
-    storable,
-    stream,
-    take,
-)
+from shared import sink
+from shared.sink import *  # noqa: F403  (the names of sink.__all__)
 
-__all__ = [
-    "DEAD_LETTER_COLUMNS",
-    "DEAD_LETTER_KEY",
-    "ERROR_COLUMNS",
-    "ERROR_KEY",
-    "WHOLE_RECORD",
-    "Outcome",
-    "Plan",
-    "copy_line",
-    "plan",
-    "refused",
-    "storable",
-    "stream",
-    "take",
-]
+__all__ = sink.__all__

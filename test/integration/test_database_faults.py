@@ -8,6 +8,7 @@ from contextlib import closing
 
 import pytest
 
+from shared import bulk
 from shared import db as shared_db
 from shared.exceptions import DatabaseError
 from test.support import connect, counts, error_event, kinesis_event, slow_inserts, wire
@@ -70,7 +71,7 @@ def test_a_row_postgres_refuses_is_dead_lettered_not_fatal(local_stack, db):
     plan.rows[1] = (*plan.rows[1][:1], "x" * 200, *plan.rows[1][2:])  # breaks the source length CHECK
 
     def write(cur):
-        return shared_db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
+        return bulk.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
 
     inserted, refused = database.run(write)
     database.close()

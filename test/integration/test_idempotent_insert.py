@@ -1,12 +1,14 @@
-"""db.insert_idempotent against the real PostgreSQL: first delivery, replay, partial overlap, repeats in a batch."""
+"""bulk.insert_idempotent against the real PostgreSQL: first delivery, replay, partial overlap, repeats in a batch."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from consumers.error_sink import transform
+from shared import bulk
 from shared import db as shared_db
 from shared.config import DatabaseSettings
 from test.support import counts, error_event, kinesis_event, wire
@@ -23,7 +25,7 @@ def _insert(database: shared_db.Database, table: str, columns: Any, rows: Any, k
     """(rows inserted, whether the staging table was needed), in one transaction."""
 
     def work(cur: Any) -> tuple[int, bool]:
-        inserted = shared_db.insert_idempotent(cur, table, columns, rows, key=key)
+        inserted = bulk.insert_idempotent(cur, table, columns, rows, key=key)
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"pg_temp._stage_{table}",))
         return inserted, cur.fetchone()[0]
 
@@ -79,3 +81,95 @@ def test_stored_keys_are_compared_by_postgresql_not_by_their_text(database, db):
     database.close()
     assert _insert(database, "errors", transform.ERROR_COLUMNS, rows, transform.ERROR_KEY) == (0, False)
     assert counts(db) == (50, 0)
+
+
+def test_a_replay_is_told_apart_before_any_row_is_formatted_for_copy(database, db):
+    """A replay of a stored batch is detected by probing its first key, not by a COPY that fails on it."""
+    rows = _rows(list(range(300)))
+    formatted: list[Any] = []
+
+    def line(row: Any) -> str:
+        formatted.append(row)
+        return bulk.copy_line(row)
+
+    first = database.run(
+        lambda cur: bulk.insert_idempotent(
+            cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=line
+        )
+    )
+    assert (first, len(formatted)) == (300, 300)
+    formatted.clear()
+    again = database.run(
+        lambda cur: bulk.insert_idempotent(
+            cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY, line=line
+        )
+    )
+    assert (again, formatted) == (0, [])
+    assert counts(db) == (300, 0)
+
+
+def test_a_replay_whose_first_row_is_new_still_writes_only_the_new_rows(database, db):
+    columns, key = transform.ERROR_COLUMNS, transform.ERROR_KEY
+    assert _insert(database, "errors", columns, _rows(list(range(100, 200))), key)[0] == 100
+    assert _insert(database, "errors", columns, _rows([0, *range(100, 200), 1]), key)[0] == 2
+    assert counts(db) == (102, 0)
+
+
+def _partition_of(db: Any, occurred_at: str) -> str:
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO errors (event_id, source, level, message, occurred_at, received_at, shard_id, "
+            "sequence_number, sub_sequence_number) "
+            "VALUES (gen_random_uuid(), 's', 'ERROR', 'm', %s, now(), 'x', 'y', 0) RETURNING tableoid::regclass::text",
+            (occurred_at,),
+        )
+        return cur.fetchone()[0]
+
+
+def test_a_replay_reads_only_the_partitions_its_batch_falls_in(database, db):
+    """The lookup of stored keys is bounded by the batch's occurred_at, so other days' partitions are not read."""
+    rows = _rows(list(range(2000)))  # all on the one day error_event gives them
+    here = _partition_of(db, rows[0][4])
+    today = _partition_of(db, datetime.now(UTC).isoformat())
+    assert here != today, "the test needs the batch and today's rows in different partitions"
+    with db.cursor() as cur:  # another day with more rows than the batch: what a hash of every partition would read
+        cur.execute(
+            "INSERT INTO errors (event_id, source, level, message, occurred_at, received_at, shard_id, "
+            "sequence_number, sub_sequence_number) SELECT gen_random_uuid(), 's', 'ERROR', 'm', now(), now(), "
+            "'x', 'y', 0 FROM generate_series(1, 5000)"
+        )
+    assert _insert(database, "errors", transform.ERROR_COLUMNS, rows, transform.ERROR_KEY)[0] == 2000
+    with db.cursor() as cur:
+        cur.execute("ANALYZE errors")
+
+    def replay(cur: Any) -> tuple[int, dict[str, int]]:
+        inserted = bulk.insert_idempotent(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
+        cur.execute(
+            "SELECT relname, coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables "
+            "WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'errors'::regclass)"
+        )
+        return inserted, dict(cur.fetchall())
+
+    inserted, scans = database.run(replay)
+    assert inserted == 0
+    assert scans[here] > 0  # the batch's own partition is read
+    assert {name: n for name, n in scans.items() if name != here and n} == {}
+    assert counts(db) == (2000 + 5002, 0)
+
+
+TRICKY_TEXT = ['a"b', "back\\slash", "x,y", "{braces}", " padded ", "", "NULL", 'q",\\"', "é\u2028", '","']
+
+
+def test_keys_are_sent_to_the_lookup_whatever_their_text(database, db):
+    """Text keys reach the lookup as one array literal: quotes, backslashes, commas, braces, spaces, an empty
+    string and the word NULL must each arrive as themselves."""
+    columns, key = transform.DEAD_LETTER_COLUMNS, transform.DEAD_LETTER_KEY
+    dead = [(arn, shard, "7", i, "k", "r", b"x") for i, arn in enumerate(TRICKY_TEXT) for shard in TRICKY_TEXT[:3]]
+    assert _insert(database, "dead_letters", columns, dead, key)[0] == len(dead)
+    # The same keys again, with one new row in front (so the lookup, not the first key's probe, decides).
+    new = ("new", "shard", "7", 0, "k", "r", b"x")
+    assert _insert(database, "dead_letters", columns, [new, *dead], key)[0] == 1
+    assert counts(db) == (0, len(dead) + 1)
+    with db.cursor() as cur:
+        cur.execute("SELECT %s::text[]", (bulk._array(TRICKY_TEXT),))
+        assert cur.fetchone()[0] == TRICKY_TEXT

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from local.esm import LambdaContext
+from shared import bulk, kinesis
 from shared import db as shared_db
-from shared import kinesis
 from shared.config import DatabaseSettings
 from shared.exceptions import DatabaseError
 from test.reliability.conftest import Row
@@ -71,7 +71,7 @@ def test_an_error_raised_while_copy_reads_rows_commits_nothing_and_is_not_retrie
         raise TypeError("a decoder bug met on the fifth record")
 
     def write(cur):
-        return shared_db.insert_idempotent(cur, "errors", transform.ERROR_COLUMNS, rows(), key=transform.ERROR_KEY)
+        return bulk.insert_idempotent(cur, "errors", transform.ERROR_COLUMNS, rows(), key=transform.ERROR_KEY)
 
     try:
         with pytest.raises(TypeError, match="fifth record"):
@@ -243,17 +243,17 @@ def test_a_refused_row_is_found_by_bisection_and_a_replay_stays_linear(local_sta
     plan.rows[123] = (*plan.rows[123][:1], "x" * 200, *plan.rows[123][2:])  # breaks the source length CHECK
     database = _database(local_stack)
     parts: list[int] = []
-    insert = shared_db.insert_idempotent
+    insert = bulk.insert_idempotent
 
     def counted(cur: Any, table: str, columns: Any, rows: Any, **kwargs: Any) -> int:
         rows = list(rows)
         parts.append(len(rows))
         return insert(cur, table, columns, rows, **kwargs)
 
-    monkeypatch.setattr(shared_db, "insert_idempotent", counted)
+    monkeypatch.setattr(bulk, "insert_idempotent", counted)
 
     def write(cur: Any) -> Any:
-        return shared_db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
+        return bulk.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, plan.rows, key=transform.ERROR_KEY)
 
     try:
         for delivery in ("first", "replay"):

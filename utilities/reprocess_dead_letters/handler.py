@@ -5,7 +5,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from shared import config, db, kinesis, observability, rows
+from shared import bulk, config, db, kinesis, observability, rows
 from shared.exceptions import Rejected
 from utilities.reprocess_dead_letters import transform
 
@@ -46,13 +46,13 @@ def _page(cur: Any, request: transform.Request, after: int) -> tuple[int, transf
     verdicts = [transform.judge(letter) for letter in letters]
     rows = [row for v in verdicts for row in v.rows]
     owner = [i for i, v in enumerate(verdicts) for _ in v.rows]  # which dead letter each row came from
-    written, refused = db.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
+    written, refused = bulk.insert_or_reject(cur, "errors", transform.ERROR_COLUMNS, rows, key=transform.ERROR_KEY)
     # A row PostgreSQL refuses (the consumer's backstop) keeps its dead letter, with PostgreSQL's reason; the
     # letter's other rows may be in errors by then, which is harmless: a later run finds them as duplicates.
     refused_reason = {owner[i]: reason for i, reason in refused}
     dead = [d for i, v in enumerate(verdicts) if v.reason is None and i not in refused_reason for d in v.dead]
     page = transform.Totals(pages=1)
-    page.split_dead_letters = db.insert_idempotent(
+    page.split_dead_letters = bulk.insert_idempotent(
         cur, "dead_letters", transform.DEAD_LETTER_COLUMNS, dead, key=transform.DEAD_LETTER_KEY
     )
     gone, updated = [], []

@@ -17,8 +17,8 @@ import psycopg2
 import pytest
 
 from local.stack import ROOT
+from shared import bulk, migrations, sink
 from shared import db as shared_db
-from shared import migrations, sink
 from shared.config import DatabaseSettings
 from test.support import connect, error_event, kinesis_event, wire
 from utilities.maintain import partitions
@@ -63,9 +63,7 @@ def _rows(events: list[dict[str, Any]], first_seq: int = 1000) -> list[tuple[Any
 def _insert(url: str, rows: list[tuple[Any, ...]], key: tuple[str, ...] = sink.ERROR_KEY) -> int:
     database = shared_db.Database(DatabaseSettings(url=url, sslmode="disable"))
     try:
-        return int(
-            database.run(lambda cur: shared_db.insert_idempotent(cur, "errors", sink.ERROR_COLUMNS, rows, key=key))
-        )
+        return int(database.run(lambda cur: bulk.insert_idempotent(cur, "errors", sink.ERROR_COLUMNS, rows, key=key)))
     finally:
         database.close()
 

@@ -1,4 +1,4 @@
-"""A caller's own COPY formatter must give db.copy_line's text: error_sink's, on every row its stream() makes."""
+"""A caller's own COPY formatter must give bulk.copy_line's text: error_sink's, on every row its stream() makes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumers.error_sink import transform
-from shared import db
+from shared import bulk
 from test.support import error_event, kinesis_event, wire
 
 CHARS = st.sampled_from("ab\\\t\n\ré\x01\"'\U0001f600")
@@ -32,9 +32,9 @@ def test_error_sink_lines_are_db_lines(source, message, stack, context, shard):
         del event["stack"]
     plan = transform.plan(kinesis_event([("k", wire(event))], shard_id=shard)["Records"])
     assert plan.rows, plan.dead_letters
-    assert [transform.copy_line(row) for row in plan.rows] == [db.copy_line(row) for row in plan.rows]
+    assert [transform.copy_line(row) for row in plan.rows] == [bulk.copy_line(row) for row in plan.rows]
 
 
-def test_rows_that_are_not_all_text_go_to_db():
+def test_rows_that_are_not_all_text_go_to_bulk():
     row = ("id", "source", "ERROR", "message", "t1", "t2", "{}", None, b"\x00", 7, 3)
-    assert transform.copy_line(row) == db.copy_line(row)
+    assert transform.copy_line(row) == bulk.copy_line(row)
