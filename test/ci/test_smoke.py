@@ -41,7 +41,7 @@ class FakePipeline:
         if after.startswith("page:"):  # a cursor this fake handed out
             start = int(after.removeprefix("page:"))
         else:  # the smoke test's own first cursor: read_table's real check must take it
-            read_table.parse(event)
+            read_table.parse_request(event)
             start = 0
         rows = self.rows[start : start + self.page]
         more = start + self.page < len(self.rows)
@@ -57,7 +57,7 @@ class FakePipeline:
 def test_cursor_starts_read_table_at_the_given_time() -> None:
     # GIVEN a start time  WHEN the smoke test builds its first cursor  THEN read_table reads it as that time
     cursor = smoke_test.start_cursor(NOW - timedelta(minutes=5))
-    query = read_table.parse({"table": "errors", "after": cursor})
+    query = read_table.parse_request({"table": "errors", "after": cursor})
     assert query.after is None and query.since == "2026-11-22T08:55:00+00:00"
 
 
