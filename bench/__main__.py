@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import consumer, deagg, pipeline, producer, scale, zips
 
         if run("consumer"):
-            _say(f"consumer end to end ({n} rows x {repeats})")
-            figures += consumer.run(postgres.url, n=n, repeats=repeats)
+            _say(f"consumer end to end ({n} rows x {repeats if args.quick else 3 * repeats})")
+            figures += consumer.run(postgres.url, n=n, repeats=repeats if args.quick else 3 * repeats)
         if run("scale"):
             _say(f"scale: 4 consumers at once, and the peak memory of a 6 MB batch ({n} rows x {repeats})")
             figures += scale.run(postgres.url, n=n, repeats=max(3, repeats) if n > 1000 else 1)

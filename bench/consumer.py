@@ -79,8 +79,10 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
             truncate()
             fn()
         times: dict[str, list[float]] = {"consumer": [], "copy": [], "naive": [], "replay": [], "plan": []}
-        for _ in range(repeats):
-            for name, fn in (("consumer", consumer), ("copy", raw_copy), ("naive", naive)):
+        for round_ in range(repeats):
+            # The naive INSERTs take seconds a round and only need to show the order of magnitude: 3 rounds.
+            timed = (("consumer", consumer), ("copy", raw_copy)) + ((("naive", naive),) if round_ < 3 else ())
+            for name, fn in timed:
                 truncate()
                 times[name].append(_timed(fn))
                 if count() != n:
@@ -94,18 +96,23 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
         conn.close()
 
     t = {name: statistics.median(values) for name, values in times.items()}
-    vs_copy = t["copy"] / t["consumer"]
-    vs_naive = t["naive"] / t["consumer"]
-    vs_replay = t["copy"] / t["replay"]
+
+    def paired(name: str) -> float:
+        # Each round times the consumer, the raw COPY and the replay one after another, so a round's ratio sees
+        # the same machine; the median of the rounds' ratios drifts less than a ratio of two medians would.
+        return statistics.median(c / x for c, x in zip(times["copy"], times[name], strict=True))
+
+    vs_copy, vs_naive, vs_replay = paired("consumer"), t["naive"] / t["consumer"], paired("replay")
     split = (
-        f"median of {repeats}, {n} rows in {len(event['Records'])} aggregated records; {t['consumer'] * 1000:.0f} ms "
-        f"a batch, of which reading it (transform.plan alone: {t['plan'] * 1000:.0f} ms) overlaps the COPY"
+        f"median of {repeats} rounds, {n} rows in {len(event['Records'])} aggregated records, ratios the median of "
+        f"each round's; {t['consumer'] * 1000:.0f} ms a batch, of which reading it (transform.plan alone: "
+        f"{t['plan'] * 1000:.0f} ms) overlaps the COPY"
     )
     return [
         Figure("consumer end to end", rate(n, t["consumer"], "rows"), note=split),
         Figure("  raw COPY, same rows", rate(n, t["copy"], "rows"), note=""),
         Figure("  naive INSERT per row", rate(n, t["naive"], "rows")),
-        Figure("consumer vs raw COPY", rate(n, t["consumer"], "rows"), f"{vs_copy:.2f}x", ">= 0.50x", vs_copy >= 0.5),
+        Figure("consumer vs raw COPY", rate(n, t["consumer"], "rows"), f"{vs_copy:.2f}x", ">= 0.90x", vs_copy >= 0.9),
         Figure("consumer vs naive INSERT", rate(n, t["consumer"], "rows"), f"{vs_naive:.1f}x", ">= 4x", vs_naive >= 4),
         Figure(
             "consumer replay of a stored batch vs raw COPY",
