@@ -63,8 +63,11 @@ new: $(STAMP)
 	@test -n "$(KIND)" -a -n "$(NAME)" || { echo "usage: make new KIND=consumer|producer|utility NAME=name [STREAM=stream]" >&2; exit 2; }
 	$(BIN)/python -m local new $(KIND) $(NAME) $(if $(STREAM),--stream $(STREAM))
 
-# checkov (in its own venv) lets test/infra scan the Terraform; without it that one test skips.
-test: $(STAMP) checkov
+# What the suites need beyond the venv, installed first: checkov (its own venv) for test/infra's scan,
+# gitlab-ci-local for test/ci's pipeline runs (where npm and rsync can be had; otherwise those tests skip and
+# say why), kinesis-mock for the conformance suite's second engine.
+test: $(STAMP) checkov kinesis-mock
+	@$(MAKE) --no-print-directory ci-tools || echo "make test: gitlab-ci-local could not be installed; test/ci's pipeline runs will skip" >&2
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
