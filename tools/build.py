@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ca_bundle
 import lambda_zip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,16 +102,22 @@ TERRAFORM_VALUES = {"ALERT_THRESHOLD": "10", "RETENTION_DAYS": "30"}
 # packages and the standard library, nothing else; prints one JSON line.
 IMPORT_PROBE = r"""
 import importlib, json, sys
-task, runtime, module = sys.argv[1:]
+task, runtime, module, function = sys.argv[1:]
 sys.path[:] = [task, runtime] + [p for p in sys.path if p and "site-packages" not in p]
 try:
-    importlib.import_module(module)
-    result = {"ok": True}
+    entry = getattr(importlib.import_module(module), function, None)
+    if callable(entry):
+        result = {"ok": True}
+    else:
+        result = {"ok": False, "type": "NoHandler", "error": "%s has no function %s" % (module, function)}
 except BaseException as e:
     result = {"ok": False, "type": type(e).__name__, "error": "%s: %s" % (type(e).__name__, e)}
 result["python"] = sys.version.split()[0]
 print(json.dumps(result))
 """
+
+
+IMPORT_TIMEOUT_S = 120  # Lambda's init phase gets 10 s; this is only a bound on a hung import
 
 
 class Failure(Exception):
@@ -280,19 +287,18 @@ def check_rds_ca(functions: list[str], *, allowed_without: bool) -> None:
     database = [rel.split("/")[1] for rel in functions if manifest.get(rel.split("/")[1], {}).get("database")]
     if not database:
         return
-    bundle = ROOT / RDS_CA_BUNDLE
     try:
-        present = b"-----BEGIN CERTIFICATE-----" in bundle.read_bytes()
+        wrong = ca_bundle.problem((ROOT / RDS_CA_BUNDLE).read_bytes())
     except OSError:
-        present = False
-    if present:
+        wrong = "is missing"
+    if wrong is None:
         return
     if allowed_without:
-        note(f"--without-rds-ca: {', '.join(database)} built without {RDS_CA_BUNDLE} (not deployable)")
+        note(f"--without-rds-ca: {', '.join(database)} built although {RDS_CA_BUNDLE} {wrong} (not deployable)")
         return
     raise Failure(
-        f"{RDS_CA_BUNDLE} is missing or holds no certificate, and {', '.join(database)} need it to verify the "
-        "database: run `make rds-ca` first (or --without-rds-ca for a local build)"
+        f"{RDS_CA_BUNDLE} {wrong}, and {', '.join(database)} need it to verify the database: run `make rds-ca` "
+        "first (or --without-rds-ca for a local build)"
     )
 
 
@@ -464,13 +470,16 @@ def find_python(version: str) -> str | None:
     for exe in filter(None, candidates):
         try:
             found = subprocess.run(  # nosec B603
-                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.executable)"],
                 capture_output=True, text=True, timeout=30, check=False,
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
             continue
-        if found.returncode == 0 and found.stdout.strip() == wanted:
-            return exe
+        got, _, real = found.stdout.strip().partition(" ")
+        if found.returncode == 0 and got == wanted and real:
+            # The interpreter itself, not a pyenv shim: the import test runs it with a bare environment, in
+            # which a shim would no longer find the version PYENV_VERSION or a .python-version chose.
+            return real
     return None
 
 
@@ -488,21 +497,27 @@ def import_env(name: str, entry: dict) -> dict[str, str]:
 
 def import_test(zip_path: Path, handler: str, python: str, runtime_dir: Path, env: dict[str, str]) -> dict:
     """Unpack the zip alone into an empty temporary folder and import the handler's module there."""
-    module = handler.rpartition(".")[0]
+    module, _, function = handler.rpartition(".")
     with tempfile.TemporaryDirectory(prefix="evpipe-import-") as task:
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(task)
         child_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TZ": "UTC", **env}
         child_env["LAMBDA_TASK_ROOT"] = task
-        proc = subprocess.run(  # nosec B603
-            [python, "-I", "-S", "-c", IMPORT_PROBE, task, str(runtime_dir), module],
-            cwd=task, env=child_env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {"ok": False, "type": "crash", "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    result: dict = json.loads(lines[-1])
-    return result
+        try:
+            proc = subprocess.run(  # nosec B603
+                [python, "-I", "-S", "-c", IMPORT_PROBE, task, str(runtime_dir), module, function],
+                cwd=task, env=child_env, capture_output=True, text=True, timeout=IMPORT_TIMEOUT_S, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "type": "timeout", "error": f"the import did not finish in {IMPORT_TIMEOUT_S} s"}
+    for line in reversed(proc.stdout.splitlines()):  # the probe's line is the last JSON object with "ok"
+        try:
+            result = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(result, dict) and isinstance(result.get("ok"), bool):
+            return result
+    return {"ok": False, "type": "crash", "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
 
 
 def import_tests(functions: list[str], opts: Options, out: Path, cache: Path, pip_cache: Path) -> None:
@@ -523,9 +538,6 @@ def import_tests(functions: list[str], opts: Options, out: Path, cache: Path, pi
         handler = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))["handler"]
         result = import_test(out / f"{name}.zip", handler, python, runtime_dir, import_env(name, entries.get(name, {})))
         if result["ok"]:
-            continue
-        if result.get("type") == "ConfigError":  # the environment's, not the zip's: Terraform sets the real one
-            note(f"{name}.zip: its handler imports, then stops at its configuration: {result['error']}")
             continue
         module, used = handler.rpartition(".")[0], result.get("python", version)
         problems.append(

@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, NoReturn
 
+from tools import ca_bundle
+
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,11 +62,16 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 
 
 def is_database_function(name: str, root: Path = ROOT) -> bool:
+    """Whether pipeline.json says ``name`` reaches the database; an unreadable manifest or an unknown name is
+    refused rather than taken as "no", which would skip the CA bundle's check."""
+    path = root / "pipeline.json"
     try:
-        functions = json.loads((root / "pipeline.json").read_text(encoding="utf-8"))["functions"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return bool(functions.get(name, {}).get("database"))
+        functions = json.loads(path.read_text(encoding="utf-8"))["functions"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UploadError(f"cannot read the functions of {path}: {e}") from None
+    if not isinstance(functions, dict) or name not in functions:
+        raise UploadError(f"{name} is not a function of {path}")
+    return bool(functions[name].get("database"))
 
 
 def check_zip(name: str, zip_path: Path, manifest_path: Path) -> tuple[bytes, dict[str, Any]]:
@@ -79,11 +86,12 @@ def check_zip(name: str, zip_path: Path, manifest_path: Path) -> tuple[bytes, di
         raise UploadError(f"{zip_path} does not match {manifest_path} (changed after the build?): rebuild it")
     if is_database_function(name):
         with zipfile.ZipFile(zip_path) as zf:
-            if RDS_CA_BUNDLE not in zf.namelist():
-                raise UploadError(
-                    f"{zip_path} has no {RDS_CA_BUNDLE}, and {name} cannot verify the database without it: "
-                    f"run `make rds-ca`, then ./build.sh {name}"
-                )
+            wrong = ca_bundle.problem(zf.read(RDS_CA_BUNDLE)) if RDS_CA_BUNDLE in zf.namelist() else "is missing"
+        if wrong is not None:
+            raise UploadError(
+                f"{zip_path}: its {RDS_CA_BUNDLE} {wrong}, and {name} cannot verify the database without it: "
+                f"run `make rds-ca`, then ./build.sh {name}"
+            )
     return data, manifest
 
 

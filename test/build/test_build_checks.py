@@ -5,17 +5,35 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from test.build.helpers import copy_tree, run_build
+from test.build.helpers import copy_tree, find_python, run_build
 
 pytestmark = pytest.mark.build
 
 BUNDLE = "shared/certs/rds-global-bundle.pem"
-PEM = "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n"
+# The Amazon Trust Services roots, as this machine's CA store (Debian's ca-certificates) has them: what
+# tools/fetch_rds_ca.sh appends to the RDS CA bundle, so RDS Proxy's certificate verifies.
+SYSTEM_CERTS = Path("/etc/ssl/certs")
+ROOTS = [
+    "Amazon_Root_CA_1.pem",
+    "Amazon_Root_CA_2.pem",
+    "Amazon_Root_CA_3.pem",
+    "Amazon_Root_CA_4.pem",
+    "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
+]
+
+
+@pytest.fixture
+def roots() -> str:
+    missing = [name for name in ROOTS if not (SYSTEM_CERTS / name).is_file()]
+    if missing:
+        pytest.skip(f"this machine's CA store lacks {missing} (Debian: apt-get install ca-certificates)")
+    return "".join((SYSTEM_CERTS / name).read_text() for name in ROOTS)
 
 
 @pytest.fixture
@@ -53,13 +71,39 @@ def test_a_function_without_the_database_builds_without_the_bundle(repo: Path, t
     assert (tmp_path / "error_alert.zip").is_file()
 
 
-def test_with_the_bundle_the_database_function_ships_it(repo: Path, tmp_path: Path) -> None:
+def test_with_the_bundle_the_database_function_ships_it(repo: Path, tmp_path: Path, roots: str) -> None:
     (repo / BUNDLE).parent.mkdir(parents=True)
-    (repo / BUNDLE).write_text(PEM)
+    (repo / BUNDLE).write_text(roots)
     result = run_build("read_table", "--no-docker", root=repo, env={"TARGET_DIR": str(tmp_path)}, check=False)
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(tmp_path / "read_table.zip") as zf:
-        assert zf.read(BUNDLE).decode() == PEM
+        assert zf.read(BUNDLE).decode() == roots
+
+
+def test_a_bundle_without_the_proxys_roots_is_refused_naming_them(repo: Path, tmp_path: Path, roots: str) -> None:
+    # GIVEN a bundle fetched before the proxy's roots were added: certificates, but only Amazon Root CA 1 of them
+    (repo / BUNDLE).parent.mkdir(parents=True)
+    (repo / BUNDLE).write_text((SYSTEM_CERTS / ROOTS[0]).read_text())
+    # WHEN a database function is built; THEN it is refused, naming the roots it lacks and the command to run
+    result = run_build("read_table", "--no-docker", root=repo, env={"TARGET_DIR": str(tmp_path)}, check=False)
+    assert result.returncode == 1, result.stderr
+    [line] = error_lines(result.stderr)
+    assert "lacks the Amazon Trust Services roots RDS Proxy needs (Amazon Root CA 2," in line, line
+    assert "Amazon Root CA 1" not in line and "run `make rds-ca`" in line
+
+
+def test_a_handler_module_without_its_handler_function_fails_the_build(
+    repo: Path, tmp_path: Path, lambda_python: str
+) -> None:
+    # GIVEN error_alert's handler module defining handle instead of the handler pipeline.json names
+    handler = repo / "consumers" / "error_alert" / "handler.py"
+    handler.write_text(handler.read_text().replace("def handler(", "def handle("))
+    # WHEN it is built; THEN the import test fails, naming the function it did not find
+    env = {"TARGET_DIR": str(tmp_path), "LAMBDA_PYTHON": lambda_python}
+    result = run_build("error_alert", "--no-docker", root=repo, env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    [line] = error_lines(result.stderr)
+    assert "consumers.error_alert.handler has no function handler" in line, line
 
 
 def test_without_rds_ca_builds_it_anyway_and_says_so(repo: Path, tmp_path: Path) -> None:
@@ -67,7 +111,7 @@ def test_without_rds_ca_builds_it_anyway_and_says_so(repo: Path, tmp_path: Path)
         "read_table", "--no-docker", "--without-rds-ca", root=repo, env={"TARGET_DIR": str(tmp_path)}, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert "--without-rds-ca: read_table built without" in result.stderr
+    assert f"--without-rds-ca: read_table built although {BUNDLE} is missing" in result.stderr
     with zipfile.ZipFile(tmp_path / "read_table.zip") as zf:
         assert BUNDLE not in zf.namelist()
 
@@ -102,3 +146,22 @@ def test_a_copied_function_whose_import_names_the_original_fails_the_build(
     fixed = run_build("alert_copy", "./consumers/alert_copy", "--no-docker", root=repo, env=env, check=False)
     assert fixed.returncode == 0, fixed.stderr
     assert "import test: 1 handler(s) import from their zips alone with Python 3.12" in fixed.stderr
+
+
+def test_the_import_test_runs_the_interpreter_itself_not_a_shim_in_front_of_it(
+    tmp_path: Path, lambda_python: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a shim in front of Python 3.12, as pyenv puts one: it finds the interpreter through the environment,
+    # which the import test does not pass on (it runs the interpreter with a bare one)
+    shim = tmp_path / "python3.12"
+    shim.write_text('#!/bin/sh\n[ -n "$SHIM_TARGET" ] || exit 1\nexec "$SHIM_TARGET" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("SHIM_TARGET", lambda_python)
+    monkeypatch.setenv("LAMBDA_PYTHON", str(shim))
+    # WHEN the build looks for its interpreter; THEN it gets the one the shim runs, which works without it
+    found = find_python("3.12")
+    assert found is not None and Path(found) != shim
+    real = subprocess.run([lambda_python, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True)
+    assert found == real.stdout.strip()
+    probe = subprocess.run([found, "-c", "print(1)"], env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert probe.stdout.strip() == "1", probe.stderr

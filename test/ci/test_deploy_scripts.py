@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tools import ca_bundle
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "tools"
 TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJwcm9qZWN0X3BhdGg6Z3JvdXAvZXZlbnQtcGlwZWxpbmUifQ."  # unsigned; moto takes it
@@ -274,6 +276,8 @@ def test_fetches_the_rds_ca_bundle_and_the_proxys_roots_into_shared_certs(scratc
     assert bundle.startswith(served.read_text())
     for served_name in ATS_ROOTS:
         assert (repository / served_name).read_text().strip() in bundle, served_name
+    # AND it is what the build and the upload take as deployable
+    assert ca_bundle.problem(bundle) is None
 
 
 def test_the_bundle_loads_in_openssl_and_trusts_amazon_root_ca_1(scratch: Path, repository: Path) -> None:
