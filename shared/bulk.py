@@ -194,7 +194,8 @@ def _insert_idempotent(
     for n in sorted(new):  # in batch order: the first row of a key repeated in the batch is the one kept
         row = every[n]
         fresh.setdefault(tuple(row[i] for i in positions), row)
-    rows = [fresh[k] for k in sorted(fresh)]
+    # Key order, with None last (never a stored key: the server refuses the row and the caller bisects to it).
+    rows = [fresh[k] for k in sorted(fresh, key=lambda k: tuple((v is None, v) for v in k))]
     if _copy_under_savepoint(cur, lambda: cur.copy_expert(copy_sql, io.StringIO(source.lines(rows)))):
         return len(rows)
     return _insert_staged(cur, table, columns, rows, key=key)  # a concurrent writer got there in between
@@ -253,13 +254,24 @@ def _stored(cur: psycopg2.extensions.cursor, table: str, key: Sequence[str], val
     """Whether ``table`` holds a row with this one key: an index probe, in the one partition it can be in."""
     types = _key_columns(cur, table, key)
     match = [sql.SQL("{} = %s::{}").format(sql.Identifier(k), sql.SQL(t.type)) for k, t in zip(key, types, strict=True)]
-    cur.execute(
+    _execute_keys(
+        cur,
         sql.SQL("SELECT EXISTS (SELECT 1 FROM {table} WHERE {match})").format(
             table=sql.Identifier(table), match=sql.SQL(" AND ").join(match)
         ),
         list(value),
     )
     return bool(_one_row(cur)[0])
+
+
+def _execute_keys(cur: psycopg2.extensions.cursor, statement: sql.Composable, params: Sequence[Any]) -> None:
+    """Execute a statement whose parameters are keys of the batch. A key psycopg2 cannot send (a NUL in a
+    string) is the data's fault, as it would be in the COPY: it is raised as a DataError, which the callers
+    refuse and bisect like any row the server refuses, rather than as a ValueError that fails the batch."""
+    try:
+        cur.execute(statement, params)
+    except ValueError as e:
+        raise psycopg2.DataError(f"a key cannot be sent to PostgreSQL: {e}") from e
 
 
 def _array(values: Sequence[Any]) -> Any:
@@ -302,7 +314,8 @@ def _new_rows(
         for t, g, column in zip(names, given, types, strict=True)
         if column.partitions
     ]
-    cur.execute(
+    _execute_keys(
+        cur,
         sql.SQL(
             "WITH u AS MATERIALIZED (SELECT * FROM unnest({arrays}) WITH ORDINALITY AS u({given}, n)) "
             "SELECT u.n - 1 FROM u WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"

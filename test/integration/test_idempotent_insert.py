@@ -173,3 +173,31 @@ def test_keys_are_sent_to_the_lookup_whatever_their_text(database, db):
     with db.cursor() as cur:
         cur.execute("SELECT %s::text[]", (bulk._array(TRICKY_TEXT),))
         assert cur.fetchone()[0] == TRICKY_TEXT
+
+
+def _insert_or_reject(database: shared_db.Database, rows: Any) -> tuple[int, list[tuple[int, str]]]:
+    columns, key = transform.DEAD_LETTER_COLUMNS, transform.DEAD_LETTER_KEY
+    return database.run(lambda cur: bulk.insert_or_reject(cur, "dead_letters", columns, rows, key=key))
+
+
+def test_a_key_psycopg2_cannot_send_is_refused_alone_not_fatal_to_the_batch(database, db):
+    # GIVEN a stored row first (so the probe and the lookup both see the batch's keys), then a key holding a NUL
+    stored = ("arn", "shard", "1", 0, "k", "r", b"x")
+    assert _insert_or_reject(database, [stored]) == (1, [])
+    batch = [stored, ("arn", "sha\x00rd", "2", 0, "k", "r", b"x"), ("arn", "shard", "3", 0, "k", "r", b"x")]
+    # WHEN the batch is inserted; THEN the NUL key's row alone is refused, with a reason, and the new row lands
+    written, refused = _insert_or_reject(database, batch)
+    assert written == 1
+    assert [position for position, _ in refused] == [1]
+    assert "NUL" in refused[0][1] or "0x00" in refused[0][1], refused
+    assert counts(db) == (0, 2)
+
+
+def test_a_key_holding_none_after_a_stored_first_row_is_refused_alone(database, db):
+    stored = ("arn", "shard", "1", 0, "k", "r", b"x")
+    assert _insert_or_reject(database, [stored]) == (1, [])
+    batch = [stored, ("arn", None, "2", 0, "k", "r", b"x"), ("arn", "shard", "3", 0, "k", "r", b"x")]
+    written, refused = _insert_or_reject(database, batch)
+    assert written == 1
+    assert [position for position, _ in refused] == [1]
+    assert counts(db) == (0, 2)
