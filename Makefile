@@ -22,7 +22,7 @@ help:
 	@echo "  make check     every linter: shellcheck (every shell script), hadolint, ruff, mypy --strict, bandit, terraform fmt + validate"
 	@echo "  make format    ruff format and ruff check --fix"
 	@echo "  make bench     run the benchmarks and print figures with their ratios"
-	@echo "  make clean     remove target/, .local/ and the tools' caches"
+	@echo "  make clean     remove target/, .local/ and the pytest and ruff caches"
 	@echo "Build and ship:"
 	@echo "  make rds-ca    fetch the RDS CA bundle and the RDS Proxy's roots into shared/certs/ (needs internet)"
 	@echo "  make build     ./build.sh --all: every function zip and target/dependencies-layer.zip"
@@ -66,7 +66,8 @@ new: $(STAMP)
 # What the suites need beyond the venv, installed first: checkov (its own venv) for test/infra's scan,
 # gitlab-ci-local for test/ci's pipeline runs (where npm and rsync can be had; otherwise those tests skip and
 # say why), kinesis-mock for the conformance suite's second engine.
-test: $(STAMP) checkov kinesis-mock
+test: $(STAMP) checkov
+	@$(MAKE) --no-print-directory kinesis-mock || echo "make test: kinesis-mock could not be installed (npm?); the conformance suite's second engine will skip" >&2
 	@$(MAKE) --no-print-directory ci-tools || echo "make test: gitlab-ci-local could not be installed; test/ci's pipeline runs will skip" >&2
 	$(BIN)/python -m pytest
 

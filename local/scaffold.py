@@ -197,7 +197,7 @@ from datetime import datetime
 from typing import Any
 
 from shared import events, kinesis
-from shared.exceptions import InvalidEvent
+from shared.exceptions import InvalidEvent, Rejected
 
 __all__ = ["Batch", "prepare", "parse_request"]
 
@@ -210,10 +210,10 @@ class Batch:
 
 
 def parse_request(request: Any) -> list[Any]:
-    """The events of a request; ValueError when it holds none."""
+    """The events of a request; Rejected (400) when it holds none."""
     items = request.get("events") if isinstance(request, dict) else None
     if not isinstance(items, list) or not items:
-        raise ValueError('expected {{"events": [...]}} with at least one event')
+        raise Rejected(400, 'expected {{"events": [...]}} with at least one event')
     return items
 
 
@@ -241,6 +241,7 @@ from typing import Any
 
 from producers.{name} import transform
 from shared import aws, config, invocation, observability
+from shared.exceptions import Rejected
 
 CONFIG = config.load(stream=True)
 observability.setup_logging(CONFIG.log_level)
@@ -251,8 +252,8 @@ PUBLISHER = aws.publisher(CONFIG)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         items = transform.parse_request(event)
-    except ValueError as e:
-        return {{"statusCode": 400, "error": str(e)}}
+    except Rejected as e:
+        return e.response()
     batch = transform.prepare(items, received_at=datetime.now(UTC))
     deadline_s = CONFIG.publish_deadline_s
     if (remaining_ms := invocation.remaining_ms(context)) is not None:  # never past the invocation's timeout
@@ -276,6 +277,7 @@ import pytest
 
 from producers.{name} import transform
 from shared import events, kinesis
+from shared.exceptions import Rejected
 from test.support import kinesis_event, load_event
 
 NOW = datetime(2026, 11, 22, 9, 20, tzinfo=UTC)
@@ -297,39 +299,44 @@ def test_the_records_de_aggregate_to_the_accepted_events():
 
 
 def test_a_request_without_events_is_refused():
-    with pytest.raises(ValueError, match="at least one event"):
+    with pytest.raises(Rejected, match="at least one event"):
         transform.parse_request({{"events": []}})
 '''
 
 UTILITY_TRANSFORM = '''"""The decisions (pure) of
 {name}: what a request asks for, and the answer.
 
-An operator invokes it with a JSON object. Replace ``answer`` with what it is for; keep this module free of
-I/O, so its tests need no mocks, and let handler.py do the side effects.
+An operator invokes it with a JSON object. Replace ``Request``, ``parse_request`` and ``answer`` with what it
+is for; keep this module free of I/O, so its tests need no mocks, and let handler.py do the side effects.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from shared.exceptions import Rejected
 
-__all__ = ["answer"]
+__all__ = ["Request", "answer", "parse_request"]
 
 
-def answer(request: Any, *, stage: str) -> dict[str, Any]:
-    """The answer to ``request``; raises Rejected (400, why) for a request that cannot be served."""
-    if not isinstance(request, dict):
+@dataclass(frozen=True, slots=True)
+class Request:
+    dry_run: bool
+
+
+def parse_request(event: Any) -> Request:
+    """What the invocation asks for; raises Rejected (400, why) for a request that cannot be served."""
+    if not isinstance(event, dict):
         raise Rejected(400, "the request must be a JSON object")
-    unknown = sorted(set(request) - {{"dry_run"}})
+    unknown = sorted(map(str, set(event) - {{"dry_run"}}))
     if unknown:
         raise Rejected(400, f"unknown field(s): {{', '.join(unknown)}}")
-    return {{
-        "statusCode": 200,
-        "function": "{name}",
-        "stage": stage,
-        "dry_run": bool(request.get("dry_run", False)),
-    }}
+    return Request(dry_run=bool(event.get("dry_run", False)))
+
+
+def answer(request: Request, *, stage: str) -> dict[str, Any]:
+    return {{"statusCode": 200, "function": "{name}", "stage": stage, "dry_run": request.dry_run}}
 '''
 
 UTILITY_HANDLER = '''"""Lambda handler of
@@ -349,10 +356,11 @@ LOG = observability.get_logger(__name__)
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
-        return transform.answer(event, stage=CONFIG.stage)
+        request = transform.parse_request(event)
     except Rejected as e:
         LOG.warning("request refused", extra={{"reason": e.reason}})
         return e.response()
+    return transform.answer(request, stage=CONFIG.stage)
 '''
 
 UTILITY_TEST = '''"""The decisions of
@@ -370,13 +378,13 @@ FIXTURE = f"{{NAME}}/invoke.json"
 
 
 def test_the_fixture_is_answered():
-    answer = transform.answer(load_event(FIXTURE), stage="qa")
+    answer = transform.answer(transform.parse_request(load_event(FIXTURE)), stage="qa")
     assert answer == {{"statusCode": 200, "function": NAME, "stage": "qa", "dry_run": True}}
 
 
 def test_an_unknown_field_is_refused_by_name():
     with pytest.raises(Rejected, match="unknown field"):
-        transform.answer({{"tabel": "errors"}}, stage="qa")
+        transform.parse_request({{"tabel": "errors"}})
 '''
 
 

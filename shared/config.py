@@ -216,6 +216,9 @@ def load(
     endpoint = env.get("AWS_ENDPOINT_URL") or None
     if endpoint is not None and not endpoint.startswith(("http://", "https://")):
         problems.append(f"AWS_ENDPOINT_URL must be an http(s) URL, got {endpoint!r}")
+    if env.get("USE_LOCALSTACK") and endpoint is None:
+        # Once read, now gone: left alone it would send a LocalStack setup's calls to real AWS without a word.
+        problems.append("USE_LOCALSTACK is no longer read: set AWS_ENDPOINT_URL to the local endpoint instead")
     log_level = (env.get("LOG_LEVEL") or env.get("AWS_LAMBDA_LOG_LEVEL") or "INFO").upper()
     if log_level not in _LOG_LEVELS:
         problems.append(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")

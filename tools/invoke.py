@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_invoke_arguments(parser, function_help="the function's name, e.g. event-pipeline-qa-migrate")
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / the AWS CLI configuration)")
     args = parser.parse_args(argv)
-    from botocore.exceptions import BotoCoreError
+    try:
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        print(f"{parser.prog}: botocore is not installed here: run it with .venv/bin/python", file=sys.stderr)
+        return 1
 
     try:
         event = cli.load_event(args.event)

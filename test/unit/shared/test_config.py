@@ -186,3 +186,10 @@ def test_a_missing_or_bad_retention_is_refused(raw, reason):
     env = BASE if raw is None else {**BASE, "RETENTION_DAYS": raw}
     with pytest.raises(ConfigError, match=reason):
         config.load(retention=True, environ=env)
+
+
+def test_use_localstack_without_an_endpoint_is_refused_rather_than_sent_to_aws():
+    with pytest.raises(ConfigError, match="USE_LOCALSTACK is no longer read: set AWS_ENDPOINT_URL"):
+        config.load(environ={**BASE, "USE_LOCALSTACK": "1"})
+    settings = config.load(environ={**BASE, "USE_LOCALSTACK": "1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+    assert settings.endpoint_url == "http://127.0.0.1:4566"

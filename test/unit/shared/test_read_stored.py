@@ -246,7 +246,8 @@ def test_a_valid_event_is_read_on_the_fast_path(monkeypatch):
 
     data = wire(error_event(1, stack="Traceback...\n", context={"a": [1, 2.5, "é"], "b": None}))
     expected = reference(data)
-    monkeypatch.setattr(events, "decode", refuse)
+    monkeypatch.setattr(rows, "decode", refuse)
+    monkeypatch.setattr(rows, "parse", refuse)
     assert rows.read_stored(data)[:6] == expected[1][:6]
 
 
