@@ -36,7 +36,7 @@ import lambda_zip
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_NAME = lambda_zip.LAYER_NAME
-RDS_CA_BUNDLE = "shared/certs/rds-global-bundle.pem"
+RDS_CA_BUNDLE = ca_bundle.PATH
 # What the Lambda Python runtime provides and the import test therefore adds beside the zip (its /var/runtime).
 RUNTIME_PACKAGES = ("boto3", "botocore")
 

@@ -12,7 +12,10 @@ import hashlib
 import re
 import ssl
 
-__all__ = ["AMAZON_TRUST_ROOTS", "problem"]
+__all__ = ["AMAZON_TRUST_ROOTS", "PATH", "problem"]
+
+# Where the bundle lives in the tree and in every database function's zip (shared.config reads it there).
+PATH = "shared/certs/rds-global-bundle.pem"
 
 # SHA-256 of each root certificate (DER), as https://www.amazontrust.com/repository/ lists them.
 AMAZON_TRUST_ROOTS = {

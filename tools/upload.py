@@ -25,12 +25,12 @@ import zipfile
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tools import ca_bundle
+from tools import ca_bundle, lambda_zip
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
-RDS_CA_BUNDLE = "shared/certs/rds-global-bundle.pem"
+RDS_CA_BUNDLE = ca_bundle.PATH
 WAITER = {"Delay": 2, "MaxAttempts": 150}
 
 
@@ -64,13 +64,12 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 def is_database_function(name: str, root: Path = ROOT) -> bool:
     """Whether pipeline.json says ``name`` reaches the database; an unreadable manifest or an unknown name is
     refused rather than taken as "no", which would skip the CA bundle's check."""
-    path = root / "pipeline.json"
     try:
-        functions = json.loads(path.read_text(encoding="utf-8"))["functions"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UploadError(f"cannot read the functions of {path}: {e}") from None
-    if not isinstance(functions, dict) or name not in functions:
-        raise UploadError(f"{name} is not a function of {path}")
+        functions = lambda_zip.read_manifest(root)["functions"]
+    except lambda_zip.BuildError as e:
+        raise UploadError(str(e)) from None
+    if name not in functions:
+        raise UploadError(f"{name} is not a function of {root / lambda_zip.MANIFEST}")
     return bool(functions[name].get("database"))
 
 
