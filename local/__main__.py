@@ -249,20 +249,17 @@ def _announce_failure(function: str) -> Any:
 
 def consume(args: argparse.Namespace) -> int:
     """Run one function's event source mapping against a running stack, resuming from a checkpoint file."""
-    import boto3
 
     from local.stack import mapping_for
 
     _use_stack_settings(args.state_dir)
     _mapped_or_refuse(args.function)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    kinesis = boto3.client("kinesis", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_KINESIS") or endpoint)
     with _functions_to_stderr():
         esm = mapping_for(
             args.function,
-            kinesis,
+            _client("kinesis"),
             checkpoints=Path(args.checkpoints) if args.checkpoints else None,
-            clients=lambda service: boto3.client(service, endpoint_url=endpoint),
+            clients=_client,
         )
     esm.on_failure = _announce_failure(args.function)
     if args.until_idle:
@@ -361,6 +358,15 @@ def _unreachable(settings: dict[str, str]) -> str | None:
     return None
 
 
+def _client(service: str) -> Any:
+    """A client of the running stack for ``service`` (after _use_stack_settings): AWS_ENDPOINT_URL_<SERVICE>
+    where the stack set one (kinesis-mock's Kinesis under ``up --kinesis kinesis-mock``), else AWS_ENDPOINT_URL."""
+    import boto3
+
+    endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+    return boto3.client(service, endpoint_url=endpoint)
+
+
 def _use_stack_settings(state_dir: str) -> None:
     """The running stack's settings (its stack.json; the environment wins), checked to answer."""
     state = Path(state_dir) / "stack.json"
@@ -409,15 +415,13 @@ def redrive(args: argparse.Namespace) -> int:
     """utilities/redrive against the running stack: the consumer's handler is called in-process."""
     _use_stack_settings(args.state_dir)
     _quiet()
-    import boto3
 
     from local.stack import failure_queue, invoke_locally, local_function
     from shared.exceptions import Rejected
     from utilities.redrive import handler as tool
     from utilities.redrive import transform
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    sqs, kinesis, s3 = (boto3.client(s, endpoint_url=endpoint) for s in ("sqs", "kinesis", "s3"))
+    sqs, kinesis, s3 = (_client(s) for s in ("sqs", "kinesis", "s3"))
     try:
         function = local_function(args.function)
     except KeyError as e:
@@ -504,8 +508,6 @@ def replay(args: argparse.Namespace) -> int:
     """
     from datetime import datetime
 
-    import boto3
-
     from local.esm import Checkpoints, EventSourceMapping
 
     _use_stack_settings(args.state_dir)
@@ -513,8 +515,7 @@ def replay(args: argparse.Namespace) -> int:
     function = _function(args.function).split(".")[-3]
     stream, settings = _mapped(function)
     stream = args.stream or stream
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_KINESIS") or os.environ.get("AWS_ENDPOINT_URL")
-    kinesis = boto3.client("kinesis", endpoint_url=endpoint)
+    kinesis = _client("kinesis")
     checkpoints = Checkpoints()
     if args.start.lower() in ("trim-horizon", "trim_horizon"):
         _say(f"replaying {stream} to {function} from the start of every shard (TRIM_HORIZON)")
@@ -542,13 +543,12 @@ def replay(args: argparse.Namespace) -> int:
 
 def alerts(args: argparse.Namespace) -> int:
     """The alerts error_alert published, read from the SQS queue the stack subscribes to its SNS topic."""
-    import boto3
 
     from local import manifest
     from local.stack import ALERT_QUEUE, ALERT_TOPIC, MANIFEST
 
     _use_stack_settings(args.state_dir)
-    sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    sqs = _client("sqs")
     url = _queue_url(sqs, ALERT_QUEUE)
     found: list[Any] = []
     deadline = time.monotonic() + args.wait
@@ -576,14 +576,13 @@ def alerts(args: argparse.Namespace) -> int:
 
 def failures(args: argparse.Namespace) -> int:
     """The on-failure records waiting in each mapping's local queue, left there for redrive."""
-    import boto3
 
     from local.stack import failure_queue, peek_queue
 
     if args.function is not None:
         _mapped_or_refuse(args.function)
     _use_stack_settings(args.state_dir)
-    sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+    sqs = _client("sqs")
     found: dict[str, list[Any]] = {}
     for function, stream, _ in MAPPINGS:
         if args.function in (None, function):
