@@ -13,6 +13,17 @@ from local import lambda_events
 EVENTS = Path(__file__).parent / "events"
 STREAM_ARN = lambda_events.STREAM_ARN
 
+# The five roots RDS Proxy's certificates chain to, as this machine's CA store (Debian's ca-certificates) has
+# them: the name Amazon Trust Services' repository serves each by -> its file under SYSTEM_CERTS.
+SYSTEM_CERTS = Path("/etc/ssl/certs")
+AMAZON_TRUST_ROOTS = {
+    "AmazonRootCA1.pem": "Amazon_Root_CA_1.pem",
+    "AmazonRootCA2.pem": "Amazon_Root_CA_2.pem",
+    "AmazonRootCA3.pem": "Amazon_Root_CA_3.pem",
+    "AmazonRootCA4.pem": "Amazon_Root_CA_4.pem",
+    "SFSRootCAG2.pem": "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
+}
+
 
 def load_event(name: str) -> Any:
     """A JSON fixture under test/events/, e.g. load_event("error_sink/kinesis_plain.json")."""

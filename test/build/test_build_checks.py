@@ -12,20 +12,14 @@ from pathlib import Path
 import pytest
 
 from test.build.helpers import copy_tree, find_python, run_build
+from test.support import AMAZON_TRUST_ROOTS, SYSTEM_CERTS
 
 pytestmark = pytest.mark.build
 
 BUNDLE = "shared/certs/rds-global-bundle.pem"
-# The Amazon Trust Services roots, as this machine's CA store (Debian's ca-certificates) has them: what
-# tools/fetch_rds_ca.sh appends to the RDS CA bundle, so RDS Proxy's certificate verifies.
-SYSTEM_CERTS = Path("/etc/ssl/certs")
-ROOTS = [
-    "Amazon_Root_CA_1.pem",
-    "Amazon_Root_CA_2.pem",
-    "Amazon_Root_CA_3.pem",
-    "Amazon_Root_CA_4.pem",
-    "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
-]
+# The Amazon Trust Services roots: what tools/fetch_rds_ca.sh appends to the RDS CA bundle, so RDS Proxy's
+# certificate verifies (Amazon Root CA 1 first).
+ROOTS = list(AMAZON_TRUST_ROOTS.values())
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from test.support import AMAZON_TRUST_ROOTS, SYSTEM_CERTS
 from tools import ca_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,16 +213,7 @@ def test_refuses_a_terraform_zip_whose_checksum_differs(scratch: Path) -> None:
 # ------------------------------------------------------------------------------------------ fetch_rds_ca.sh
 
 
-# The five roots RDS Proxy's certificates chain to, as this machine's CA store (Debian's ca-certificates) has them,
-# under the names Amazon Trust Services' repository serves them by.
-SYSTEM_CERTS = Path("/etc/ssl/certs")
-ATS_ROOTS = {
-    "AmazonRootCA1.pem": "Amazon_Root_CA_1.pem",
-    "AmazonRootCA2.pem": "Amazon_Root_CA_2.pem",
-    "AmazonRootCA3.pem": "Amazon_Root_CA_3.pem",
-    "AmazonRootCA4.pem": "Amazon_Root_CA_4.pem",
-    "SFSRootCAG2.pem": "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
-}
+ATS_ROOTS = AMAZON_TRUST_ROOTS
 NOT_A_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nQQ==\n-----END CERTIFICATE-----\n"
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
+from test.support import AMAZON_TRUST_ROOTS, SYSTEM_CERTS
+
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / ".gitlab-ci.yml"
 GCL_VERSION = "4.73.0"
@@ -244,14 +246,7 @@ def test_pip_and_terraform_caches(expanded: dict[str, Any]) -> None:
 def ca_bundle_url() -> Iterator[dict[str, str]]:
     """Stand-ins for what the build job downloads (this machine may have no internet): the RDS CA bundle (one
     self-signed CA made here) and Amazon Trust Services' roots (this machine's copies, from ca-certificates)."""
-    system = Path("/etc/ssl/certs")
-    roots = {
-        "AmazonRootCA1.pem": "Amazon_Root_CA_1.pem",
-        "AmazonRootCA2.pem": "Amazon_Root_CA_2.pem",
-        "AmazonRootCA3.pem": "Amazon_Root_CA_3.pem",
-        "AmazonRootCA4.pem": "Amazon_Root_CA_4.pem",
-        "SFSRootCAG2.pem": "Starfield_Services_Root_Certificate_Authority_-_G2.pem",
-    }
+    system, roots = SYSTEM_CERTS, AMAZON_TRUST_ROOTS
     if shutil.which("openssl") is None or not all((system / name).is_file() for name in roots.values()):
         pytest.skip("the build job's stand-in downloads need openssl and the Amazon roots in /etc/ssl/certs")
     folder = Path(tempfile.mkdtemp(prefix="evpipe-ca-"))
