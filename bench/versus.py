@@ -155,11 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {"raw COPY": []}
         for name in versions:
             times |= {name: [], f"{name} replay": []}
-        for _ in range(args.repeats):
-            times["raw COPY"].append(raw_copy())
-            for name, version in versions.items():
-                times[name].append(version.run(args.n))
-                times[f"{name} replay"].append(version.run(args.n, replay=True))
+        for round_ in range(args.repeats):
+            # Each round starts with a different one of the three, so none is always the one that follows
+            # another's writes (and the server's work after them).
+            order = ["raw COPY", *versions]
+            for name in order[round_ % 3 :] + order[: round_ % 3]:
+                if name == "raw COPY":
+                    times[name].append(raw_copy())
+                    continue
+                times[name].append(versions[name].run(args.n))
+                times[f"{name} replay"].append(versions[name].run(args.n, replay=True))
         conn.close()
     finally:
         for version in versions.values():

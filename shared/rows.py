@@ -1,6 +1,7 @@
 """The consumer's fast path from wire bytes to a stored row: ``read_stored(data)`` is
 ``events.stored(events.parse(events.decode(data)))``, the same columns or the same InvalidEvent, about four
-times faster (msgspec decodes and type-checks in C).
+times faster (msgspec decodes and type-checks in C); ``read_stored_many(chunk)`` is read_stored of each record,
+faster again on a chunk of valid events, because it runs each check once over the chunk instead of once a record.
 
 shared.events holds the schema and has the last word: whatever this path is not sure of, it hands to
 ``events.parse(events.decode(data))``. The schema is what every function shares; this is the consumers'
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any, Literal
 
 # The schema's own checks, used here as they are so both paths give the same verdict and reason.
@@ -32,7 +33,7 @@ from shared.events import (
 )
 from shared.exceptions import InvalidEvent
 
-__all__ = ["load_reader", "read_stored"]
+__all__ = ["load_reader", "read_stored", "read_stored_many"]
 
 
 @functools.cache
@@ -66,17 +67,22 @@ def load_reader() -> None:
 # A context whose msgspec text is at most this long is at most MAX_CONTEXT_BYTES as the stdlib writes it: the
 # two differ only in how floats are spelt, by at most a quarter of a number's length (1e16 against 1e+16).
 _FAST_CONTEXT_BYTES = MAX_CONTEXT_BYTES // 2
-# A context with at most this many containers (its own braces included) cannot nest past _check_json's limit.
+# A context with at most this many containers (its own braces included) cannot nest past _check_json's limit,
+# and one shorter than twice as many bytes cannot hold more (each container is two brackets), so is not counted.
 _FAST_CONTAINERS = 64
+_UNCOUNTED_BYTES = 2 * _FAST_CONTAINERS
 # A timestamp already in the form isoformat() gives back (what producers write): date and time in range as far
 # as a pattern can tell, six fraction digits unless all zero, an offset other than -00:00 and under 16 hours,
 # a year other than 1 and 9999 (where the offset may carry the UTC value out of range: _timestamp decides).
 # fromisoformat still has the last word on the date (the 31st of a short month, the 29th of February).
-_ISOFORMAT_TEXT = re.compile(
+_ISOFORMAT = (
     r"(?!0001|9999)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(?:\.(?!000000)[0-9]{6})?(?:\+(?:0[0-9]|1[0-5]):[0-5][0-9]|-(?!00:00)(?:0[0-9]|1[0-5]):[0-5][0-9])"
-).fullmatch
+)
+_ISOFORMAT_TEXT = re.compile(_ISOFORMAT).fullmatch
+_ISOFORMAT_TEXTS = re.compile(f"(?:{_ISOFORMAT}\t)*{_ISOFORMAT}").fullmatch  # joined by tabs
 _fromisoformat = datetime.fromisoformat
+_date_fromisoformat = date.fromisoformat
 
 
 def read_stored(data: bytes) -> Stored:
@@ -135,10 +141,146 @@ def read_stored(data: bytes) -> Stored:
         if (
             len(text) > _FAST_CONTEXT_BYTES
             or b"\\u0000" in text  # a NUL in a key or a string (or a false alarm, an escaped backslash before u0000)
-            or (text.count(b"{") + text.count(b"[") > _FAST_CONTAINERS and not _storable(context))
+            or (
+                len(text) > _UNCOUNTED_BYTES
+                and text.count(b"{") + text.count(b"[") > _FAST_CONTAINERS
+                and not _storable(context)
+            )
         ):
             return stored(parse(decode(data)))
         context_json = text.decode("utf-8")
     else:
         context_json = "{}"
     return (ident, source, level, message, occurred, received, context_json, stack)
+
+
+def read_stored_many(datas: Sequence[bytes]) -> list[Stored | Exception]:
+    """``read_stored`` of each record, in order: the row it returns, or the exception it raises (an InvalidEvent
+    with its reason; anything else is a reader's failure on that record alone).
+
+    A chunk of valid events, what a consumer reads nearly always, is checked column by column: the event ids
+    joined and scanned once, one NUL check over all the sources and messages, each distinct received_at (a
+    producer stamps one per request) checked once, and so on, about a third cheaper than a record at a time.
+    If any record fails any of these checks, every record of the chunk is read by read_stored alone, so the
+    result is read_stored's by construction; a poison record costs its chunk a second reading.
+    """
+    try:
+        fast = _read_chunk(datas) if len(datas) > 1 else None
+    except Exception:  # defence in depth: a flaw of the chunk's checks must not cost its records more than time
+        fast = None
+    return list(fast) if fast is not None else [_read_one(data) for data in datas]
+
+
+def _read_one(data: bytes) -> Stored | Exception:
+    try:
+        return read_stored(data)
+    except Exception as e:  # the caller tells an InvalidEvent from a reader's own failure
+        return e
+
+
+_UUID_TEXT = b"0123456789abcdef-\t"  # what a chunk's canonical event ids, joined by tabs, are made of
+_UUID_LENGTH = 36
+
+
+def _read_chunk(datas: Sequence[bytes]) -> list[Stored] | None:
+    """read_stored's fast path for every record of ``datas`` at once, each check over a whole column; None as
+    soon as any record fails one (the caller then reads each alone). Only the rows read_stored's fast path
+    would give for every record are returned."""
+    fast_decode, fast_encode = _reader()
+    try:
+        # One record at a time: decoded joined as one array, two halves of broken records could pass for events.
+        wires = [fast_decode(data) for data in datas]
+    except Exception:
+        return None
+    n = len(wires)
+    # The ids joined by tabs: n - 1 tabs, each at a multiple of 37 less one, make every id 36 characters long;
+    # the dashes at the four places of each, and no others; and nothing else than lower-case hex digits.
+    ids = [wire.event_id for wire in wires]
+    joined = "\t".join(ids)
+    step = _UUID_LENGTH + 1
+    if (
+        len(joined) != step * n - 1
+        or not joined.isascii()
+        or joined.encode("ascii").translate(None, _UUID_TEXT)
+        or joined.count("\t") != n - 1
+        or joined[_UUID_LENGTH::step].count("\t") != n - 1
+        or joined.count("-") != 4 * n
+        or joined[8::step].count("-") != n
+        or joined[13::step].count("-") != n
+        or joined[18::step].count("-") != n
+        or joined[23::step].count("-") != n
+    ):
+        return None
+    sources = [wire.source for wire in wires]
+    messages = [wire.message for wire in wires]
+    stacks = [wire.stack for wire in wires]
+    traces = [stack for stack in stacks if stack is not None]
+    source_lengths = list(map(len, sources))
+    message_lengths = list(map(len, messages))
+    if (
+        min(source_lengths) == 0
+        or max(source_lengths) > MAX_SOURCE_CHARS
+        or min(message_lengths) == 0
+        or "\x00" in "".join(sources)
+        or "\x00" in "".join(messages)
+        or "\x00" in "".join(traces)
+        or _oversized(messages, message_lengths, MAX_MESSAGE_BYTES)
+        or (traces and _oversized(traces, list(map(len, traces)), MAX_STACK_BYTES))
+    ):
+        return None
+    levels = [level if level in LEVELS else level.upper() for level in [wire.level for wire in wires]]
+    if not LEVELS.issuperset(levels):
+        return None
+    try:
+        occurred = _times([wire.occurred_at for wire in wires], "occurred_at")
+        received_at = [wire.received_at for wire in wires]
+        distinct = {text: _times([text], "received_at")[0] for text in set(received_at)}
+        received = [distinct[text] for text in received_at]
+    except (InvalidEvent, ValueError):  # from _timestamp, or a date fromisoformat refuses
+        return None
+    contexts = [wire.context for wire in wires]
+    texts = list(map(fast_encode, contexts))  # an empty context is b"{}", as read_stored writes it
+    lengths = list(map(len, texts))
+    if max(lengths) > _FAST_CONTEXT_BYTES or (
+        max(lengths) > _UNCOUNTED_BYTES
+        and any(
+            text.count(b"{") + text.count(b"[") > _FAST_CONTAINERS and not _storable(context)
+            for text, context in zip(texts, contexts, strict=True)
+            if len(text) > _UNCOUNTED_BYTES
+        )
+    ):
+        return None
+    # Compact JSON holds no newline byte (msgspec escapes control characters), so one join, decode and split
+    # gives each text; no NUL escape in the whole means none in any (each text starts with { and ends with }).
+    everything = b"\n".join(texts)
+    if b"\\u0000" in everything:
+        return None
+    columns = everything.decode("utf-8").split("\n")
+    return list(zip(ids, sources, levels, messages, occurred, received, columns, stacks, strict=True))
+
+
+def _oversized(texts: Sequence[str], lengths: Sequence[int], limit: int) -> bool:
+    """Whether any text is over ``limit`` bytes as UTF-8 (only those over a quarter of it in characters can be)."""
+    quarter = limit // 4
+    return max(lengths) > quarter and any(len(text.encode("utf-8")) > limit for text in texts if len(text) > quarter)
+
+
+def _times(texts: list[str], field: str) -> list[str]:
+    """Each timestamp as read_stored stores it: kept as it came when in isoformat()'s form, otherwise parsed by
+    the schema and written again. Raises InvalidEvent, or ValueError for a date fromisoformat refuses.
+
+    The common case, every one in isoformat()'s form, is one match of the pattern over them all joined, then
+    one date check for each distinct day: the pattern has already bounded every other field, so the day of the
+    month is all fromisoformat has left to refuse (the 31st of a short month, the 29th of February)."""
+    if _ISOFORMAT_TEXTS("\t".join(texts)):
+        for day in {text[:10] for text in texts}:
+            _date_fromisoformat(day)
+        return texts
+    return [_stored_time(text, field) for text in texts]
+
+
+def _stored_time(text: str, field: str) -> str:
+    if _ISOFORMAT_TEXT(text):
+        _fromisoformat(text)
+        return text
+    return _timestamp(text, field).isoformat()

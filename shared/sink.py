@@ -15,6 +15,7 @@ from shared import bulk, events, kinesis, rows
 from shared.exceptions import InvalidEvent
 
 __all__ = [
+    "CHUNK",
     "DEAD_LETTER_COLUMNS",
     "DEAD_LETTER_KEY",
     "ERROR_COLUMNS",
@@ -148,39 +149,62 @@ def _dead(arn: str, record: kinesis.UserRecord | kinesis.CorruptRecord, sub: int
     )
 
 
+# How many user records are read at once (rows.read_stored_many): enough to run each check over a column, few
+# enough that the COPY's first chunk does not wait long for its rows.
+CHUNK = 64
+
+
 def stream(records: Sequence[dict[str, Any]], out: Plan) -> Iterator[tuple[Any, ...]]:
-    """plan(), a row at a time: yield each ``errors`` row as soon as its record is read, filling ``out`` (rows,
-    sources, dead letters, the count) as it goes, so a COPY can load rows while the rest are still being read.
+    """plan(), a chunk of rows at a time: yield each ``errors`` row as soon as its chunk is read, filling ``out``
+    (rows, sources, dead letters, the count) as it goes, so a COPY can load rows while the rest are being read.
 
     ``out`` is complete once the iterator is exhausted. Never raises on record content.
     """
     first = records[0] if records else {}
     out.event_source_arn = str(first.get("eventSourceARN", "")) if isinstance(first, dict) else ""
+    chunk: list[kinesis.UserRecord | kinesis.CorruptRecord] = []
     for item in kinesis.deaggregate(records):
-        row = take(item, out)
-        if row is not None:
-            yield row
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            yield from _take_chunk(chunk, out)
+            chunk = []
+    yield from _take_chunk(chunk, out)
 
 
 def take(item: kinesis.UserRecord | kinesis.CorruptRecord, out: Plan) -> tuple[Any, ...] | None:
     """One user record into ``out``: its ``errors`` row (also returned), or a dead letter with its reason (None).
     Never raises on the record's content."""
-    out.records_in += 1
-    if isinstance(item, kinesis.CorruptRecord):
-        out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, item.reason))
-        return None
+    return next(iter(_take_chunk([item], out)), None)
+
+
+def _take_chunk(items: Sequence[kinesis.UserRecord | kinesis.CorruptRecord], out: Plan) -> list[tuple[Any, ...]]:
+    """Records into ``out`` in their order, each an ``errors`` row (returned too) or a dead letter with its
+    reason. Never raises on the records' content."""
+    users = [item for item in items if not isinstance(item, kinesis.CorruptRecord)]
     try:
-        row = (*rows.read_stored(item.data), item.shard_id, item.sequence_number, item.sub_sequence_number)
-    except InvalidEvent as e:
-        out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, str(e)))
-        return None
-    except Exception as e:  # a reader's failure on one record is that record's, never the batch's
-        reason = f"record unreadable: {type(e).__name__}: {e}"
-        out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, reason))
-        return None
-    out.rows.append(row)
-    out.sources.append(item)
-    return row
+        results = iter(rows.read_stored_many([user.data for user in users]))
+    except Exception as e:  # defence in depth: read_stored_many gives each record's failure as its result
+        results = iter([e] * len(users))
+    taken = []
+    for item in items:
+        out.records_in += 1
+        if isinstance(item, kinesis.CorruptRecord):
+            out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, item.reason))
+            continue
+        result = next(results)
+        if isinstance(result, Exception):
+            reason = (
+                str(result)
+                if isinstance(result, InvalidEvent)
+                else f"record unreadable: {type(result).__name__}: {result}"  # a reader's failure is the record's
+            )
+            out.dead_letters.append(_dead(out.event_source_arn, item, item.sub_sequence_number, reason))
+            continue
+        row = (*result, item.shard_id, item.sequence_number, item.sub_sequence_number)
+        out.rows.append(row)
+        out.sources.append(item)
+        taken.append(row)
+    return taken
 
 
 def plan(records: Sequence[dict[str, Any]]) -> Plan:

@@ -27,15 +27,13 @@ def _too_strict(monkeypatch):
     There is no setting that makes the schema stricter, so the consumer's reader is replaced in-process, as a
     buggy release would replace it; undoing the patch is the fix being deployed.
     """
-    real = rows.read_stored
+    real = rows.read_stored_many
+    too_strict = InvalidEvent("source checkout-api is not allowed (a rule too strict)")
 
-    def strict(data: bytes):
-        row = real(data)
-        if row[1] == "checkout-api":
-            raise InvalidEvent("source checkout-api is not allowed (a rule too strict)")
-        return row
+    def strict(datas):
+        return [too_strict if isinstance(r, tuple) and r[1] == "checkout-api" else r for r in real(datas)]
 
-    monkeypatch.setattr(rows, "read_stored", strict)
+    monkeypatch.setattr(rows, "read_stored_many", strict)
 
 
 def _reasons(db):

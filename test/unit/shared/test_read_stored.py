@@ -326,3 +326,120 @@ def test_typed_tells_numbers_apart():
     assert typed(json.loads("[1, 1.0, true, -0.0, 0.0]")) == {
         "list": [("int", 1), ("float", "1.0"), ("bool", True), ("float", "-0.0"), ("float", "0.0")]
     }
+
+
+# --------------------------------------------------------------------------- a chunk at a time
+
+
+def one_by_one(datas: list[bytes]) -> list[Any]:
+    out: list[Any] = []
+    for data in datas:
+        try:
+            out.append(rows.read_stored(data))
+        except Exception as e:
+            out.append((type(e), str(e)))
+    return out
+
+
+def chunked(datas: list[bytes]) -> list[Any]:
+    return [(type(r), str(r)) if isinstance(r, Exception) else r for r in rows.read_stored_many(datas)]
+
+
+def valid_chunk(n: int = 20) -> list[bytes]:
+    stacks = ["Traceback...\n", None, "plain"]
+    return [
+        wire(error_event(i, stack=stacks[i % 3], context={"a": [i, i / 7, "é"], "n": {"x": None}} if i % 2 else {}))
+        for i in range(n)
+    ]
+
+
+def test_a_chunk_of_valid_events_is_read_column_by_column(monkeypatch):
+    """The common case never reads a record alone, and gives read_stored's rows exactly."""
+    datas = valid_chunk()
+    expected = one_by_one(datas)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a record was read alone")
+
+    monkeypatch.setattr(rows, "read_stored", refuse)
+    assert rows.read_stored_many(datas) == expected
+
+
+def _with(field: str, value: Any) -> bytes:
+    event = error_event(99)
+    event[field] = value
+    return json.dumps(event, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+# Each value where one record of a valid chunk may go wrong in a way only a column's check would see.
+ODD_ONES = (
+    [
+        _with("event_id", value)
+        for value in [
+            *UUIDS,
+            "00000000-0000-4000-8000-00000000000\t",
+            "0" * 36,
+            "00000000-0000-4000-8000-0000000000\u0660\u0661",  # Arabic-Indic digits
+            "00000000-0000-4000-8000-0000000000012",  # too long
+            "00000000-0000-4000-8000-00000000-001",  # a dash for a digit
+            "0000000-00000-4000-8000-000000000001",  # each dash one place early in turn
+            "00000000-000-04000-8000-000000000001",
+            "00000000-0000-400-08000-000000000001",
+            "00000000-0000-4000-800-0000000000001",
+        ]
+    ]
+    + [_with(name, value) for name in ("source", "message", "stack") for value in TEXTS]
+    + [_with(name, "é" * 16385) for name in ("message", "stack")]  # under the limit in characters, over in bytes
+    + [_with("source", "s" * 129), _with("message", "m" * 40000), _with("stack", None)]
+    + [_with("level", value) for value in LEVELS]
+    + [_with(name, value) for name in ("occurred_at", "received_at") for value in TIMESTAMPS]
+    + [_with("context", value) for value in CONTEXTS]
+    + [_with("context", nested(depth, "x")) for depth in (63, 64, 65)]
+    + [b"{broken", b"", b"[]", wire(error_event(1))[:-1]]
+)
+
+
+@pytest.mark.parametrize("odd", ODD_ONES)
+@pytest.mark.parametrize("at", [0, 7, 19])
+def test_one_odd_record_in_a_chunk_gives_what_it_gives_alone(odd, at):
+    datas = valid_chunk()
+    datas[at] = odd
+    assert chunked(datas) == one_by_one(datas)
+
+
+def test_an_id_too_short_beside_one_too_long_is_still_refused():
+    """The ids are checked joined: a 35-character id beside a 37-character one adds up to the right length."""
+    datas = valid_chunk(4)
+    datas[1] = _with("event_id", "00000000-0000-4000-8000-00000000001")
+    datas[2] = _with("event_id", "000000000-0000-4000-8000-000000000001")
+    got = chunked(datas)
+    assert got == one_by_one(datas) and got[1][0] is InvalidEvent and got[2][0] is InvalidEvent
+
+
+def test_two_halves_that_would_join_into_events_are_refused_each():
+    """Records are decoded one by one: two broken records that, joined by a comma, read as two whole events
+    must stay two broken records."""
+    first, second = wire(error_event(1)), wire(error_event(2))
+    cut = second.index(b',"source"')
+    halves = [first + b"," + second[:cut], second[cut + 1 :]]
+    assert json.loads(b"[" + b",".join(halves) + b"]")  # joined, they would pass for two events
+    got = chunked(halves)
+    assert got == one_by_one(halves) and all(result[0] is InvalidEvent for result in got)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(wire_events() | st.sampled_from(valid_chunk(6)), min_size=0, max_size=12))
+def test_a_generated_chunk_gives_what_each_record_gives_alone(datas):
+    assert chunked(datas) == one_by_one(datas)
+
+
+def test_a_flaw_in_the_chunk_checks_costs_its_records_only_time(monkeypatch):
+    datas = valid_chunk()
+    datas[3] = b"{broken"
+    expected = chunked(datas)
+
+    def flawed(_: Any) -> Any:
+        raise IndexError("a bug in a column check")
+
+    monkeypatch.setattr(rows, "_read_chunk", flawed)
+    assert chunked(datas) == expected == one_by_one(datas)

@@ -111,10 +111,13 @@ def test_any_bytes_become_a_row_or_a_dead_letter(data):
 
 
 def test_stream_yields_the_rows_of_plan_and_fills_the_plan_as_it_goes():
-    records = load_event("error_sink/kinesis_plain.json")["Records"]
-    out = transform.Plan()
-    rows = transform.stream(records, out)
-    first = next(rows)
-    assert out.rows == [first] and out.records_in >= 1
-    assert [first, *rows] == transform.plan(records).rows
-    assert out == transform.plan(records)
+    many = [(f"k{i}", b"{broken" if i == 70 else wire(error_event(i))) for i in range(3 * transform.CHUNK)]
+    # The fixture, and more than a chunk with a poison record among them: the first row comes before the rest
+    # are read, and the rows and dead letters are those of plan().
+    for records in (load_event("error_sink/kinesis_plain.json")["Records"], kinesis_event(many)["Records"]):
+        out = transform.Plan()
+        rows = transform.stream(records, out)
+        first = next(rows)
+        assert out.rows[0] == first and 1 <= out.records_in <= transform.CHUNK
+        assert [first, *rows] == transform.plan(records).rows
+        assert out == transform.plan(records)
