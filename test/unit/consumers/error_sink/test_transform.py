@@ -121,3 +121,8 @@ def test_stream_yields_the_rows_of_plan_and_fills_the_plan_as_it_goes():
         assert out.rows[0] == first and 1 <= out.records_in <= transform.CHUNK
         assert [first, *rows] == transform.plan(records).rows
         assert out == transform.plan(records)
+
+
+def test_a_user_records_last_fields_are_the_rows_last_columns():
+    """A chunk of valid records gets its provenance columns by slicing each UserRecord: the order must agree."""
+    assert kinesis.UserRecord._fields[2:] == transform.ERROR_COLUMNS[-3:]
