@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
+    repeats += repeats % 2  # rounds go in pairs, one in each order
     from consumers.error_sink import handler as sink
     from consumers.error_sink import transform
 
@@ -102,8 +104,10 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
 
     def paired(name: str) -> float:
         # Each round times the consumer, the raw COPY and the replay one after another, so a round's ratio sees
-        # the same machine; the median of the rounds' ratios drifts less than a ratio of two medians would.
-        return statistics.median(c / x for c, x in zip(times["copy"], times[name], strict=True))
+        # the same machine; the median of the rounds' ratios drifts less than a ratio of two medians would. Two
+        # rounds in a row see both orders, so each pair's ratios are combined (their geometric mean) first.
+        ratios = [c / x for c, x in zip(times["copy"], times[name], strict=True)]
+        return statistics.median(math.sqrt(a * b) for a, b in zip(ratios[::2], ratios[1::2], strict=False))
 
     vs_copy, vs_naive, vs_replay = paired("consumer"), t["naive"] / t["consumer"], paired("replay")
     split = (
