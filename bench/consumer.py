@@ -111,8 +111,9 @@ def run(database_url: str, *, n: int, repeats: int) -> list[Figure]:
 
     vs_copy, vs_naive, vs_replay = paired("consumer"), t["naive"] / t["consumer"], paired("replay")
     split = (
-        f"median of {repeats} rounds, {n} rows in {len(event['Records'])} aggregated records, ratios the median of "
-        f"each round's; {t['consumer'] * 1000:.0f} ms a batch, of which reading it (transform.plan alone: "
+        f"median of {repeats} rounds, {n} rows in {len(event['Records'])} aggregated records; ratios: each round's "
+        f"paired, the consumer and the raw COPY taking turns first, the median over pairs of rounds; "
+        f"{t['consumer'] * 1000:.0f} ms a batch, of which reading it (transform.plan alone: "
         f"{t['plan'] * 1000:.0f} ms) overlaps the COPY"
     )
     return [
