@@ -161,8 +161,10 @@ def read_stored_many(datas: Sequence[bytes]) -> list[Stored | Exception]:
     A chunk of valid events, what a consumer reads nearly always, is checked column by column: the event ids
     joined and scanned once, one NUL check over all the sources and messages, each distinct received_at (a
     producer stamps one per request) checked once, and so on, about a third cheaper than a record at a time.
-    If any record fails any of these checks, every record of the chunk is read by read_stored alone, so the
-    result is read_stored's by construction; a poison record costs its chunk a second reading.
+    If any record fails any of these checks, every record of the chunk is read by read_stored alone, so a
+    poison record costs its chunk a second reading. Only that fallback is read_stored's by construction: the
+    rows of the chunk path are read_stored's only while its column checks accept exactly what read_stored's
+    fast path accepts, record for record (test_read_stored holds them to it).
     """
     try:
         fast = _read_chunk(datas) if len(datas) > 1 else None
