@@ -80,7 +80,7 @@ _ISOFORMAT = (
     r"(?:\.(?!000000)[0-9]{6})?(?:\+(?:0[0-9]|1[0-5]):[0-5][0-9]|-(?!00:00)(?:0[0-9]|1[0-5]):[0-5][0-9])"
 )
 _ISOFORMAT_TEXT = re.compile(_ISOFORMAT).fullmatch
-_ISOFORMAT_TEXTS = re.compile(f"(?:{_ISOFORMAT}\t)*{_ISOFORMAT}").fullmatch  # joined by tabs
+_ISOFORMAT_TEXTS = re.compile(f"(?:{_ISOFORMAT}\t)*{_ISOFORMAT}").fullmatch  # joined by tabs (_times)
 _fromisoformat = datetime.fromisoformat
 _date_fromisoformat = date.fromisoformat
 
@@ -161,8 +161,10 @@ def read_stored_many(datas: Sequence[bytes]) -> list[Stored | Exception]:
     A chunk of valid events, what a consumer reads nearly always, is checked column by column: the event ids
     joined and scanned once, one NUL check over all the sources and messages, each distinct received_at (a
     producer stamps one per request) checked once, and so on, about a third cheaper than a record at a time.
-    If any record fails any of these checks, every record of the chunk is read by read_stored alone, so the
-    result is read_stored's by construction; a poison record costs its chunk a second reading.
+    If any record fails any of these checks, every record of the chunk is read by read_stored alone, so a
+    poison record costs its chunk a second reading. Only that fallback is read_stored's by construction: the
+    rows of the chunk path are read_stored's only while its column checks accept exactly what read_stored's
+    fast path accepts, record for record (test_read_stored holds them to it).
     """
     try:
         fast = _read_chunk(datas) if len(datas) > 1 else None
@@ -271,8 +273,10 @@ def _times(texts: list[str], field: str) -> list[str]:
 
     The common case, every one in isoformat()'s form, is one match of the pattern over them all joined, then
     one date check for each distinct day: the pattern has already bounded every other field, so the day of the
-    month is all fromisoformat has left to refuse (the 31st of a short month, the 29th of February)."""
-    if _ISOFORMAT_TEXTS("\t".join(texts)):
+    month is all fromisoformat has left to refuse (the 31st of a short month, the 29th of February). The joined
+    text must hold no tab but the joins' own: a text holding one between two timestamps would pass for two."""
+    joined = "\t".join(texts)
+    if joined.count("\t") == len(texts) - 1 and _ISOFORMAT_TEXTS(joined):
         for day in {text[:10] for text in texts}:
             _date_fromisoformat(day)
         return texts

@@ -443,3 +443,14 @@ def test_a_flaw_in_the_chunk_checks_costs_its_records_only_time(monkeypatch):
 
     monkeypatch.setattr(rows, "_read_chunk", flawed)
     assert chunked(datas) == expected == one_by_one(datas)
+
+
+@pytest.mark.parametrize("field", ["occurred_at", "received_at"])
+def test_a_timestamp_holding_a_tab_is_not_two_timestamps(field):
+    """The timestamps are matched joined by tabs: one that holds a tab between two valid ones must not pass for
+    two of them (alone it is 51 characters, refused)."""
+    valid = "2026-11-22T09:15:02+00:00"
+    datas = valid_chunk(4)
+    datas[1] = _with(field, f"{valid}\t{valid}")
+    got = chunked(datas)
+    assert got == one_by_one(datas) and got[1][0] is InvalidEvent
