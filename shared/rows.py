@@ -68,7 +68,7 @@ def load_reader() -> None:
 # two differ only in how floats are spelt, by at most a quarter of a number's length (1e16 against 1e+16).
 _FAST_CONTEXT_BYTES = MAX_CONTEXT_BYTES // 2
 # A context with at most this many containers (its own braces included) cannot nest past _check_json's limit,
-# and one shorter than twice as many bytes cannot hold more (each container is two brackets), so is not counted.
+# and one of at most twice as many bytes cannot hold more (each container is two brackets), so is not counted.
 _FAST_CONTAINERS = 64
 _UNCOUNTED_BYTES = 2 * _FAST_CONTAINERS
 # A timestamp already in the form isoformat() gives back (what producers write): date and time in range as far
@@ -230,7 +230,7 @@ def _read_chunk(datas: Sequence[bytes]) -> list[Stored] | None:
         or (traces and _oversized(traces, list(map(len, traces)), MAX_STACK_BYTES))
     ):
         return None
-    levels = [level if level in LEVELS else level.upper() for level in [wire.level for wire in wires]]
+    levels = [level if level in LEVELS else level.upper() for level in (wire.level for wire in wires)]
     if not LEVELS.issuperset(levels):
         return None
     try:

@@ -126,3 +126,20 @@ def test_stream_yields_the_rows_of_plan_and_fills_the_plan_as_it_goes():
 def test_a_user_records_last_fields_are_the_rows_last_columns():
     """A chunk of valid records gets its provenance columns by slicing each UserRecord: the order must agree."""
     assert kinesis.UserRecord._fields[2:] == transform.ERROR_COLUMNS[-3:]
+
+
+def test_chunks_give_what_records_taken_one_by_one_give():
+    """A corrupt aggregate and poison records inside full chunks: plan() (a chunk at a time) against take() of
+    each de-aggregated record alone, which never reaches the chunk's column checks."""
+    corrupt = bytearray(kinesis.aggregate([("k", wire(error_event(1))), ("k", wire(error_event(2)))])[0].data)
+    corrupt[30] ^= 0xFF
+    aggregated = kinesis.aggregate([(f"a{i}", wire(error_event(1000 + i))) for i in range(100)])
+    records = [(f"k{i}", b"{broken" if i % 37 == 5 else wire(error_event(i))) for i in range(150)]
+    records[64:64] = [("bad", bytes(corrupt))] + [(r.partition_key, r.data) for r in aggregated]
+    event = kinesis_event(records)["Records"]
+    expected = transform.Plan(event_source_arn=event[0]["eventSourceARN"])
+    for item in kinesis.deaggregate(event):
+        transform.take(item, expected)
+    got = transform.plan(event)
+    assert got == expected
+    assert got.records_in == 251 and len(got.dead_letters) == 5 and len(got.rows) == 246
