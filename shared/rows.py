@@ -125,14 +125,8 @@ def read_stored(data: bytes) -> Stored:
         if level not in LEVELS:
             return stored(parse(decode(data)))
     try:
-        if _ISOFORMAT_TEXT(occurred):
-            _fromisoformat(occurred)
-        else:
-            occurred = _timestamp(occurred, "occurred_at").isoformat()
-        if _ISOFORMAT_TEXT(received):
-            _fromisoformat(received)
-        else:
-            received = _timestamp(received, "received_at").isoformat()
+        occurred = _stored_time(occurred, "occurred_at")
+        received = _stored_time(received, "received_at")
     except (InvalidEvent, ValueError):  # from _timestamp, or a date fromisoformat refuses
         return stored(parse(decode(data)))
     context = wire.context
@@ -284,6 +278,8 @@ def _times(texts: list[str], field: str) -> list[str]:
 
 
 def _stored_time(text: str, field: str) -> str:
+    """One timestamp as stored: as it came when in isoformat()'s form (fromisoformat judging the date), else
+    parsed by the schema and written again. Raises InvalidEvent, or ValueError for a date fromisoformat refuses."""
     if _ISOFORMAT_TEXT(text):
         _fromisoformat(text)
         return text
